@@ -1,0 +1,109 @@
+"""Settings from the environment (and a ``.env`` file), one place for all of them."""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+ENVIRONMENTS = ("development", "testing", "production")
+# Development-only signing keys: production refuses to start with either.
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105
+DEV_JWT_SECRET_KEY = "dev-only-jwt-secret-key-change-me-0123456789"  # noqa: S105
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or malformed; the app refuses to start."""
+
+
+def _flag(environ, name: str, default: bool) -> bool:
+    value = environ.get(name)
+    return default if value is None or value == "" else value.strip().lower() in TRUE_WORDS
+
+
+def _number(environ, name: str, default: float, cast=int):
+    value = environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return cast(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+
+
+def normalize_database_url(url: str) -> str:
+    """Point PostgreSQL URLs at psycopg 3, the driver this project installs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def settings_from_env(environ=None, root: Path | None = None) -> dict:
+    """Return the Flask config for the environment named by ``APP_ENV``.
+
+    ``environ`` defaults to ``os.environ`` after loading ``.env`` (which never
+    overrides a variable that is already set).
+    """
+    root = root or Path.cwd()
+    if environ is None:
+        load_dotenv(root / ".env")
+        environ = os.environ
+    app_env = environ.get("APP_ENV", "development")
+    if app_env not in ENVIRONMENTS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {app_env!r}")
+    instance = root / "instance"
+    max_body_mb = _number(environ, "MAX_BODY_MB", 1, float)
+    settings = {
+        "APP_ENV": app_env,
+        "TESTING": app_env == "testing",
+        "SECRET_KEY": environ.get("SECRET_KEY") or DEV_SECRET_KEY,
+        "JWT_SECRET_KEY": environ.get("JWT_SECRET_KEY") or DEV_JWT_SECRET_KEY,
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_number(environ, "JWT_ACCESS_MINUTES", 15)),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_number(environ, "JWT_REFRESH_DAYS", 30)),
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ALGORITHM": "HS256",
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(
+            environ.get("DATABASE_URL") or f"sqlite:///{instance / 'storefront.db'}"
+        ),
+        "REDIS_URL": environ.get("REDIS_URL") or None,
+        "RATELIMIT_ENABLED": _flag(environ, "RATELIMIT_ENABLED", True),
+        "RATELIMIT_DEFAULT": environ.get("RATELIMIT_DEFAULT") or "300 per minute",
+        "RATELIMIT_LOGIN": environ.get("RATELIMIT_LOGIN") or "10 per minute",
+        "RATELIMIT_STORAGE_URI": environ.get("REDIS_URL") or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "CORS_ORIGINS": [
+            o.strip() for o in environ.get("CORS_ORIGINS", "").split(",") if o.strip()
+        ],
+        "MAX_CONTENT_LENGTH": int(max_body_mb * 1024 * 1024),
+        "UPLOAD_FOLDER": environ.get("UPLOAD_FOLDER") or str(instance / "uploads"),
+        "MAX_UPLOAD_MB": _number(environ, "MAX_UPLOAD_MB", 5, float),
+        "BEHIND_PROXY": _flag(environ, "BEHIND_PROXY", False),
+        "LOG_LEVEL": (environ.get("LOG_LEVEL") or "INFO").upper(),
+        # argon2id cost: the library's defaults (RFC 9106 low-memory profile).
+        "ARGON2_TIME_COST": _number(environ, "ARGON2_TIME_COST", 3),
+        "ARGON2_MEMORY_KIB": _number(environ, "ARGON2_MEMORY_KIB", 65536),
+        "DEBUG_REQUESTED": _flag(environ, "FLASK_DEBUG", False),
+    }
+    if app_env == "testing":
+        # Cheap hashes keep the suite fast; the algorithm is the same.
+        settings.update(ARGON2_TIME_COST=1, ARGON2_MEMORY_KIB=8)
+    return settings
+
+
+def check_production_safety(config) -> None:
+    """Refuse to run production with a default or missing secret, or with debug on."""
+    if config["APP_ENV"] != "production":
+        return
+    problems = []
+    if config["SECRET_KEY"] in (None, "", DEV_SECRET_KEY):
+        problems.append("SECRET_KEY is missing or the development default")
+    if config["JWT_SECRET_KEY"] in (None, "", DEV_JWT_SECRET_KEY):
+        problems.append("JWT_SECRET_KEY is missing or the development default")
+    elif len(config["JWT_SECRET_KEY"]) < 32:
+        problems.append("JWT_SECRET_KEY must be at least 32 characters")
+    if config.get("DEBUG") or config.get("DEBUG_REQUESTED"):
+        problems.append("debug mode is not allowed in production (unset FLASK_DEBUG)")
+    if problems:
+        raise ConfigError("refusing to start in production: " + "; ".join(problems))

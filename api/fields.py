@@ -1,0 +1,46 @@
+"""Field types shared by the namespaces' models."""
+
+from datetime import UTC, datetime
+
+from flask_restx import fields
+
+# Every id in a path or a body is bounded by the largest signed 64-bit integer,
+# the widest id column a database here has; past it a lookup would overflow.
+MAX_ID = 2**63 - 1
+# Strings may hold any character but NUL, which PostgreSQL cannot store in text.
+NO_NUL = "^[^\\u0000]*$"
+
+
+class Timestamp(fields.DateTime):
+    """An RFC 3339 UTC timestamp with a ``Z`` suffix, to the second."""
+
+    __schema_example__ = "2026-11-21T12:00:00Z"
+
+    def format(self, value: datetime) -> str:
+        """Render ``value`` in UTC (naive values, as SQLite returns them, are UTC)."""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def text(description: str, *, max_length: int, min_length: int = 0, **kwargs):
+    """A string field that forbids NUL and states its length bounds in the spec."""
+    return fields.String(
+        description=description,
+        min_length=min_length,
+        max_length=max_length,
+        pattern=kwargs.pop("pattern", NO_NUL),
+        **kwargs,
+    )
+
+
+def links(ns, name: str, **relations: str):
+    """Register and return a ``_links`` model: ``self`` plus named relations."""
+    described = {"self": "This resource", **relations}
+    return ns.model(
+        name,
+        {
+            rel: fields.String(required=rel == "self", readonly=True, description=text_)
+            for rel, text_ in described.items()
+        },
+    )

@@ -1,0 +1,52 @@
+"""Request ids and logging: every log line names the request it belongs to."""
+
+import logging
+import re
+import sys
+import uuid
+
+from flask import g, has_request_context, request
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client-supplied id is echoed and logged, so only a safe shape is accepted.
+VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestIdFilter(logging.Filter):
+    """Add ``request_id`` (``-`` outside a request) to every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Attach the current request id; never drops a record."""
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def configure_logging(app) -> None:
+    """Log to stdout at ``LOG_LEVEL``, each line carrying the request id."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+    )
+    app.logger.handlers[:] = [handler]
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+    app.logger.propagate = False
+
+
+def register_request_id(app) -> None:
+    """Accept a valid ``X-Request-ID`` or make one, and echo it on the response."""
+
+    @app.before_request
+    def assign_request_id():
+        supplied = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = supplied if VALID_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+
+    @app.after_request
+    def echo_request_id(response):
+        if "request_id" in g:
+            response.headers[REQUEST_ID_HEADER] = g.request_id
+        # flask-limiter adds Retry-After to every response; it only means
+        # something on a 429 (or a 503), so elsewhere it is dropped.
+        if response.status_code not in (429, 503):
+            response.headers.pop("Retry-After", None)
+        return response

@@ -1,0 +1,88 @@
+"""Offset pagination: query parameters, the page envelope and the Link header."""
+
+from urllib.parse import urlencode
+
+from flask import request
+from flask_restx import fields
+
+from api.parsers import bounded_int, make_parser
+from models import db
+
+MAX_PER_PAGE = 100
+# Bounds the OFFSET: past it the arithmetic would overflow a 64-bit integer.
+MAX_PAGE = 1_000_000
+
+
+def page_parser():
+    """A query parser with ``page`` and ``per_page``; add filters to the copy."""
+    parser = make_parser()
+    parser.add_argument(
+        "page",
+        type=bounded_int(1, MAX_PAGE),
+        default=1,
+        location="args",
+        help="Page number, from 1",
+    )
+    parser.add_argument(
+        "per_page",
+        type=bounded_int(1, MAX_PER_PAGE),
+        default=20,
+        location="args",
+        help=f"Items per page, at most {MAX_PER_PAGE}",
+    )
+    return parser
+
+
+def page_model(ns, name: str, item_model):
+    """Register and return the envelope model of a page of ``item_model``."""
+    page_links = ns.model(
+        "PageLinks",
+        {
+            rel: fields.String(required=rel in ("self", "first", "last"), description=text)
+            for rel, text in {
+                "self": "This page",
+                "first": "The first page",
+                "prev": "The previous page (absent on the first)",
+                "next": "The next page (absent on the last)",
+                "last": "The last page",
+            }.items()
+        },
+    )
+    return ns.model(
+        name,
+        {
+            "items": fields.List(fields.Nested(item_model, skip_none=True), required=True),
+            "page": fields.Integer(required=True, min=1, example=1, description="This page"),
+            "per_page": fields.Integer(required=True, min=1, max=MAX_PER_PAGE, example=20),
+            "total": fields.Integer(required=True, min=0, description="Items in all pages"),
+            "pages": fields.Integer(required=True, min=0, description="Number of pages"),
+            "_links": fields.Nested(page_links, required=True, skip_none=True),
+        },
+    )
+
+
+def _page_url(page: int, per_page: int) -> str:
+    args = {k: v for k, v in request.args.items() if k not in ("page", "per_page")}
+    return f"{request.path}?{urlencode({**args, 'page': page, 'per_page': per_page})}"
+
+
+def paginate(query, *, page: int, per_page: int) -> tuple[dict, dict]:
+    """Run ``query`` for one page; return the envelope and the ``Link`` header."""
+    result = db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)
+    last = max(result.pages, 1)
+    links = {"self": page, "first": 1, "last": last}
+    if page > 1:
+        links["prev"] = min(page - 1, last)
+    if page < last:
+        links["next"] = page + 1
+    urls = {rel: _page_url(number, per_page) for rel, number in links.items()}
+    envelope = {
+        "items": result.items,
+        "page": page,
+        "per_page": per_page,
+        "total": result.total,
+        "pages": result.pages,
+        "_links": urls,
+    }
+    header = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in urls.items())
+    return envelope, {"Link": header}

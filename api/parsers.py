@@ -1,0 +1,85 @@
+"""Query-string parsing: restx's reqparse, with errors in the problem shape.
+
+A value that is not of the parameter's type (``page=abc``, an unknown ``sort``)
+is a 400; a well-typed value outside the documented bounds (``per_page=500``)
+is a 422, as for bodies.
+"""
+
+from flask_restx import reqparse
+
+from api.errors import ApiProblem
+from api.fields import NO_NUL
+
+
+class OutOfBoundsError(ValueError):
+    """A well-typed query value outside its documented range."""
+
+
+class Argument(reqparse.Argument):
+    """A query argument whose errors become problem responses."""
+
+    def handle_validation_error(self, error, bundle_errors):
+        """Raise a 422 for a bound the value breaks, a 400 for anything else."""
+        status = 422 if isinstance(error, OutOfBoundsError) else 400
+        message = str(error) if isinstance(error, (OutOfBoundsError, TypeError)) else None
+        if message is None:
+            message = _type_message(self) if not self.choices else _choices_message(self)
+        raise ApiProblem(status, "Invalid query parameter", errors={self.name: [message]})
+
+
+def _type_message(argument) -> str:
+    schema = getattr(argument.type, "__schema__", {}) or {}
+    return f"must be of type {schema.get('type', 'string')}"
+
+
+def _choices_message(argument) -> str:
+    return "must be one of: " + ", ".join(map(str, argument.choices))
+
+
+def make_parser() -> reqparse.RequestParser:
+    """A parser whose arguments answer problems; use it for every query string."""
+    return reqparse.RequestParser(argument_class=Argument)
+
+
+def bounded_int(low: int, high: int):
+    """An integer query type with inclusive bounds, documented in the spec."""
+
+    def parse(value):
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be an integer") from None
+        if not low <= number <= high:
+            raise OutOfBoundsError(f"must be between {low} and {high}")
+        return number
+
+    parse.__schema__ = {"type": "integer", "minimum": low, "maximum": high}
+    return parse
+
+
+def boolean(value) -> bool:
+    """``true``/``false`` (also ``1``/``0``), as a query-string boolean."""
+    text = str(value).strip().lower()
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise ValueError("must be true or false")
+
+
+boolean.__schema__ = {"type": "boolean"}
+
+
+def bounded_text(max_length: int):
+    """A string query type: at most ``max_length`` characters, no NUL (documented)."""
+
+    def parse(value):
+        text = str(value)
+        if "\x00" in text:
+            raise OutOfBoundsError("must not contain NUL characters")
+        if len(text) > max_length:
+            raise OutOfBoundsError(f"must be at most {max_length} characters long")
+        return text
+
+    parse.__schema__ = {"type": "string", "maxLength": max_length, "pattern": NO_NUL}
+    return parse

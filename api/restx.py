@@ -1,0 +1,97 @@
+"""The project's flask-restx base classes: the Api and the Resource every namespace uses."""
+
+from functools import cached_property
+
+from flask import url_for
+from flask_restx import Api
+from flask_restx import Resource as RestxResource
+from flask_restx.model import ModelBase
+from flask_restx.swagger import Swagger
+
+from api.auth import enforce
+from api.errors import PROBLEM_MEDIA_TYPE, problem_response
+from api.validation import build_validator, validate_json_body
+
+JSON = "application/json"
+
+
+class StorefrontSwagger(Swagger):
+    """restx's Swagger 2.0 builder, plus what the project's conventions add."""
+
+    def as_dict(self):
+        """The document, without the ``null`` values restx leaves in ``info``."""
+        spec = super().as_dict()
+        contact = spec["info"].get("contact")
+        if contact:
+            spec["info"]["contact"] = {k: v for k, v in contact.items() if v is not None}
+        return spec
+
+    def serialize_operation(self, doc, method):
+        """Add what every operation shares by convention.
+
+        Any operation may answer a problem, so each lists that media type; every
+        201 carries the new resource's URL in ``Location``.
+        """
+        operation = super().serialize_operation(doc, method)
+        operation.setdefault("produces", [JSON, PROBLEM_MEDIA_TYPE])
+        created = operation["responses"].get("201")
+        if created is not None:
+            created.setdefault("headers", {})["Location"] = {
+                "type": "string",
+                "description": "URL of the created resource",
+            }
+        return operation
+
+
+class StorefrontApi(Api):
+    """An Api whose errors are problem+json and whose spec is served from cache."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Masks are off (RESTX_MASK_SWAGGER=False); their handlers would only add
+        # two unused global responses to the spec.
+        self.error_handlers.clear()
+
+    @cached_property
+    def __schema__(self):
+        """The Swagger 2.0 document; a rendering bug raises instead of being cached."""
+        return StorefrontSwagger(self).as_dict()
+
+    def handle_error(self, e):
+        """Render every error raised in a restx route as a problem response."""
+        return problem_response(e)
+
+    def _register_specs(self, app_or_blueprint):
+        # The spec is served by api.openapi from cached bytes, not re-rendered.
+        pass
+
+    @property
+    def specs_url(self):
+        """Path of the spec that Swagger UI loads (relative: right behind any proxy)."""
+        return url_for("spec")
+
+    def validator_for(self, model: ModelBase):
+        """Return the compiled JSON Schema validator of an input model (built once)."""
+        cache = self.__dict__.setdefault("_validators", {})
+        if model.name not in cache:
+            definitions = {name: m.__schema__ for name, m in self.models.items()}
+            cache[model.name] = build_validator(model.__schema__, definitions)
+        return cache[model.name]
+
+
+class Resource(RestxResource):
+    """Base of every resource: authorize first, then validate the body.
+
+    restx validates the body before any method decorator runs, so a request
+    without a token would get a 400 for its body instead of a 401. The check
+    declared by ``api.auth.auth_required`` therefore runs here, first.
+    """
+
+    def validate_payload(self, func):
+        """Enforce the operation's auth rule, then validate its JSON body."""
+        rule = getattr(func, "__auth__", None)
+        if rule is not None:
+            enforce(rule)
+        for expected in getattr(func, "__apidoc__", {}).get("expect", []):
+            if isinstance(expected, ModelBase):
+                validate_json_body(self.api.validator_for(expected))

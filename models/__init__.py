@@ -1,0 +1,29 @@
+"""The domain: SQLAlchemy models and the keyword-only functions that change them.
+
+This is the bottom layer: it imports nothing of ``api`` or ``namespaces``, so the
+``db`` object lives here and the app factory registers it.
+"""
+
+from models.base import db, is_database_ready
+from models.errors import (
+    ConflictError,
+    DomainError,
+    InvalidCredentialsError,
+    NotFoundError,
+)
+from models.product import Product
+from models.token import RevokedToken
+from models.user import Role, User
+
+__all__ = [
+    "ConflictError",
+    "DomainError",
+    "InvalidCredentialsError",
+    "NotFoundError",
+    "Product",
+    "RevokedToken",
+    "Role",
+    "User",
+    "db",
+    "is_database_ready",
+]

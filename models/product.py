@@ -1,0 +1,158 @@
+"""Products of the catalog, and the functions that change them."""
+
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Index, Integer, Select, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import TimestampedMixin, db, transaction, utcnow
+from models.errors import ConflictError, NotFoundError
+
+SKU_PATTERN = "^[A-Z0-9][A-Z0-9_-]*$"
+SKU_MAX_LENGTH = 64
+NAME_MAX_LENGTH = 200
+DESCRIPTION_MAX_LENGTH = 5000
+# Bounds that keep values inside a 32-bit integer column on every database.
+MAX_PRICE_CENTS = 1_000_000_000
+MAX_STOCK = 1_000_000_000
+
+
+class Product(TimestampedMixin, db.Model):
+    """Something the store sells; prices are integer cents, stock never negative."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("price_cents >= 0", name="price_cents"),
+        CheckConstraint("stock >= 0", name="stock"),
+        # Unique among live products, so a deleted product's SKU can be reused.
+        Index(
+            "uq_products_sku_live",
+            "sku",
+            unique=True,
+            sqlite_where=db.text("deleted_at IS NULL"),
+            postgresql_where=db.text("deleted_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(SKU_MAX_LENGTH))
+    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    price_cents: Mapped[int] = mapped_column(Integer, index=True)
+    stock: Mapped[int] = mapped_column(Integer, default=0)
+
+    def __repr__(self) -> str:
+        return f"<Product {self.id} {self.sku}>"
+
+
+# The orderings a client may ask for; anything else never reaches SQL.
+PRODUCT_SORTS = {
+    "name": Product.name,
+    "price_cents": Product.price_cents,
+    "created_at": Product.created_at,
+}
+
+
+def _live_sku_taken(sku: str, *, except_id: int | None = None) -> bool:
+    query = select(Product.id).where(Product.sku == sku, Product.deleted_at.is_(None))
+    if except_id is not None:
+        query = query.where(Product.id != except_id)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+def _duplicate_sku(sku: str) -> str:
+    return f"A product with SKU {sku} already exists"
+
+
+def get_product(product_id: int) -> Product:
+    """Return the live product ``product_id`` or raise ``NotFoundError``."""
+    product = db.session.get(Product, product_id)
+    if product is None or product.is_deleted:
+        raise NotFoundError("Product", product_id)
+    return product
+
+
+def product_query(
+    *,
+    q: str | None = None,
+    min_price: int | None = None,
+    max_price: int | None = None,
+    in_stock: bool | None = None,
+    sort: str | None = None,
+) -> Select:
+    """Build the select for a filtered, sorted product listing (live products only).
+
+    ``sort`` is a key of ``PRODUCT_SORTS``, optionally prefixed with ``-`` for
+    descending; ties break on id so pages never overlap or skip.
+    """
+    query = select(Product).where(Product.deleted_at.is_(None))
+    if q:
+        query = query.where(
+            Product.name.icontains(q, autoescape=True) | Product.sku.icontains(q, autoescape=True)
+        )
+    if min_price is not None:
+        query = query.where(Product.price_cents >= min_price)
+    if max_price is not None:
+        query = query.where(Product.price_cents <= max_price)
+    if in_stock is True:
+        query = query.where(Product.stock > 0)
+    elif in_stock is False:
+        query = query.where(Product.stock == 0)
+    descending = bool(sort) and sort.startswith("-")
+    column = PRODUCT_SORTS[sort.lstrip("-")] if sort else Product.id
+    if descending:
+        return query.order_by(column.desc(), Product.id.desc())
+    return query.order_by(column, Product.id)
+
+
+def create_product(
+    *, sku: str, name: str, price_cents: int, stock: int = 0, description: str = ""
+) -> Product:
+    """Create a product; a live product with the same SKU is a ``ConflictError``."""
+    with transaction(conflict=_duplicate_sku(sku)):
+        if _live_sku_taken(sku):
+            raise ConflictError(_duplicate_sku(sku))
+        product = Product(
+            sku=sku, name=name, price_cents=price_cents, stock=stock, description=description
+        )
+        db.session.add(product)
+    return product
+
+
+def replace_product(
+    *, product_id: int, sku: str, name: str, price_cents: int, stock: int, description: str = ""
+) -> Product:
+    """Replace every client-owned field of a product (PUT semantics)."""
+    return update_product(
+        product_id=product_id,
+        sku=sku,
+        name=name,
+        price_cents=price_cents,
+        stock=stock,
+        description=description,
+    )
+
+
+EDITABLE_FIELDS = frozenset({"sku", "name", "description", "price_cents", "stock"})
+
+
+def update_product(*, product_id: int, **changes: Any) -> Product:
+    """Change the given fields of a product (PATCH semantics)."""
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"not editable: {sorted(unknown)}")
+    product = get_product(product_id)
+    sku = changes.get("sku", product.sku)
+    with transaction(conflict=_duplicate_sku(sku)):
+        if "sku" in changes and _live_sku_taken(sku, except_id=product.id):
+            raise ConflictError(_duplicate_sku(sku))
+        for field, value in changes.items():
+            setattr(product, field, value)
+    return product
+
+
+def delete_product(*, product_id: int) -> None:
+    """Soft-delete a product: it answers 404 and leaves listings, orders keep it."""
+    product = get_product(product_id)
+    with transaction():
+        product.deleted_at = utcnow()

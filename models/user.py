@@ -1,0 +1,146 @@
+"""Users, their roles and password handling."""
+
+import enum
+from contextlib import suppress
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import CheckConstraint, Index, Integer, String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import TimestampedMixin, db, transaction
+from models.errors import ConflictError, InvalidCredentialsError, NotFoundError
+
+
+class Role(enum.StrEnum):
+    """What a user may do: customers shop, admins run the store."""
+
+    CUSTOMER = "customer"
+    ADMIN = "admin"
+
+
+EMAIL_MAX_LENGTH = 254
+NAME_MAX_LENGTH = 100
+PASSWORD_MIN_LENGTH = 8
+# Bounded so that hashing a request's password is a bounded amount of work.
+PASSWORD_MAX_LENGTH = 128
+MAX_AGE = 150
+
+
+class _PasswordHashing:
+    """The argon2id hasher in use, and a dummy hash for timing-safe misses."""
+
+    def __init__(self):
+        self.configure(time_cost=3, memory_cost=65536)
+
+    def configure(self, *, time_cost: int, memory_cost: int) -> None:
+        self.hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost)
+        self._dummy = None
+
+    @property
+    def dummy_hash(self) -> str:
+        # Verifying against this when the email is unknown makes a failed login
+        # take as long whether or not the account exists.
+        if self._dummy is None:
+            self._dummy = self.hasher.hash("not a real password")
+        return self._dummy
+
+
+_hashing = _PasswordHashing()
+
+
+def configure_password_hashing(*, time_cost: int, memory_cost: int) -> None:
+    """Set the argon2id cost: the defaults in production, cheap ones in tests."""
+    _hashing.configure(time_cost=time_cost, memory_cost=memory_cost)
+
+
+def normalize_email(email: str) -> str:
+    """Emails compare case-insensitively: store and look them up lower-cased."""
+    return email.strip().lower()
+
+
+class User(TimestampedMixin, db.Model):
+    """A person who can log in: a customer or an admin."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('customer', 'admin')", name="role"),
+        CheckConstraint("age IS NULL OR (age >= 0 AND age <= 150)", name="age"),
+        # Unique among live users only, so a soft-deleted account frees its email.
+        Index(
+            "uq_users_email_live",
+            "email",
+            unique=True,
+            sqlite_where=db.text("deleted_at IS NULL"),
+            postgresql_where=db.text("deleted_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH))
+    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
+    age: Mapped[int | None] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16), default=Role.CUSTOMER.value)
+    password_hash: Mapped[str] = mapped_column(String(255))
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email} {self.role}>"
+
+    @property
+    def is_admin(self) -> bool:
+        """True for administrators."""
+        return self.role == Role.ADMIN
+
+    def set_password(self, password: str) -> None:
+        """Store an argon2id hash of ``password``; the password itself is never kept."""
+        self.password_hash = _hashing.hasher.hash(password)
+
+    def check_password(self, password: str) -> bool:
+        """Return True when ``password`` matches the stored hash."""
+        try:
+            return _hashing.hasher.verify(self.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+def find_user_by_email(email: str) -> User | None:
+    """Return the live user with this email (any case), or None."""
+    return db.session.scalar(
+        select(User).where(User.email == normalize_email(email), User.deleted_at.is_(None))
+    )
+
+
+def get_user(user_id: int) -> User:
+    """Return the live user ``user_id`` or raise ``NotFoundError``."""
+    user = db.session.get(User, user_id)
+    if user is None or user.is_deleted:
+        raise NotFoundError("User", user_id)
+    return user
+
+
+def create_user(*, email: str, password: str, name: str, role: Role = Role.CUSTOMER) -> User:
+    """Create a user; a live user with the same email is a ``ConflictError``."""
+    email = normalize_email(email)
+    conflict = f"A user with email {email} already exists"
+    with transaction(conflict=conflict):
+        if find_user_by_email(email) is not None:
+            raise ConflictError(conflict)
+        user = User(email=email, name=name, role=Role(role).value)
+        user.set_password(password)
+        db.session.add(user)
+    return user
+
+
+def authenticate(*, email: str, password: str) -> User:
+    """Return the live user with these credentials or raise ``InvalidCredentialsError``."""
+    user = find_user_by_email(email)
+    if user is None:
+        with suppress(VerificationError):
+            _hashing.hasher.verify(_hashing.dummy_hash, password)
+        raise InvalidCredentialsError()
+    if not user.check_password(password):
+        raise InvalidCredentialsError()
+    if _hashing.hasher.check_needs_rehash(user.password_hash):
+        with transaction():
+            user.set_password(password)
+    return user

@@ -1,0 +1,198 @@
+"""Registration, login, token refresh and logout."""
+
+from flask import current_app, url_for
+from flask_jwt_extended import create_access_token, create_refresh_token, current_user
+from flask_restx import Namespace, fields
+
+from api.auth import auth_required, public, revoke_current_token
+from api.errors import BODY_PROBLEMS, problems
+from api.extensions import limiter
+from api.fields import Timestamp, links, text
+from api.http import no_content
+from api.restx import Resource
+from models.user import (
+    EMAIL_MAX_LENGTH,
+    MAX_AGE,
+    NAME_MAX_LENGTH,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    Role,
+    authenticate,
+    create_user,
+)
+
+ns = Namespace(
+    "auth", description="Register, log in, refresh and revoke tokens", path="/api/v1/auth"
+)
+
+# Deliberately loose (one @, a dot in the domain): the mailbox is proven by use.
+EMAIL_PATTERN = "^[^@\\s\\u0000]+@[^@\\s\\u0000]+\\.[^@\\s\\u0000]+$"
+
+UserLinks = links(ns, "UserLinks")
+User = ns.model(
+    "User",
+    {
+        "id": fields.Integer(required=True, readonly=True, example=1, description="User id"),
+        "email": fields.String(required=True, example="ada@example.com", description="Login email"),
+        "name": fields.String(required=True, example="Ada Lovelace", description="Display name"),
+        "age": fields.Integer(min=0, max=MAX_AGE, example=36, description="Age, when given"),
+        "role": fields.String(
+            required=True, enum=[r.value for r in Role], example="customer", description="Role"
+        ),
+        "created_at": Timestamp(required=True, readonly=True, description="Creation time (UTC)"),
+        "updated_at": Timestamp(required=True, readonly=True, description="Last change (UTC)"),
+        "_links": fields.Nested(
+            UserLinks,
+            required=True,
+            attribute=lambda user: {"self": url_for("api.auth_me")},
+        ),
+    },
+)
+RegisterInput = ns.model(
+    "RegisterInput",
+    {
+        "email": text(
+            "Login email; compared case-insensitively",
+            required=True,
+            min_length=3,
+            max_length=EMAIL_MAX_LENGTH,
+            pattern=EMAIL_PATTERN,
+            example="ada@example.com",
+        ),
+        "password": text(
+            "Password",
+            required=True,
+            min_length=PASSWORD_MIN_LENGTH,
+            max_length=PASSWORD_MAX_LENGTH,
+            example="correct horse battery",
+        ),
+        "name": text(
+            "Display name",
+            required=True,
+            min_length=1,
+            max_length=NAME_MAX_LENGTH,
+            example="Ada Lovelace",
+        ),
+    },
+    strict=True,
+)
+LoginInput = ns.model(
+    "LoginInput",
+    {
+        "email": text(
+            "Login email",
+            required=True,
+            min_length=1,
+            max_length=EMAIL_MAX_LENGTH,
+            example="admin@example.com",
+        ),
+        "password": text(
+            "Password",
+            required=True,
+            min_length=1,
+            max_length=PASSWORD_MAX_LENGTH,
+            example="admin-demo-password",
+        ),
+    },
+    strict=True,
+)
+_access_fields = {
+    "access_token": fields.String(required=True, description="JWT for the Authorization header"),
+    "token_type": fields.String(required=True, enum=["Bearer"], example="Bearer"),
+    "expires_in": fields.Integer(
+        required=True, min=1, example=900, description="Seconds until the access token expires"
+    ),
+}
+AccessToken = ns.model("AccessToken", _access_fields)
+TokenPair = ns.model(
+    "TokenPair",
+    {
+        **_access_fields,
+        "refresh_token": fields.String(
+            required=True, description="JWT for POST /auth/refresh; lives much longer"
+        ),
+    },
+)
+
+
+def _access_token(user) -> dict:
+    lifetime = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    return {
+        "access_token": create_access_token(identity=user),
+        "token_type": "Bearer",
+        "expires_in": int(lifetime.total_seconds()),
+    }
+
+
+@ns.route("/register")
+class Register(Resource):
+    """Self-service sign-up."""
+
+    decorators = [limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"])]
+
+    @ns.doc(id="register")
+    @public(ns)
+    @ns.expect(RegisterInput, validate=True)
+    @problems(ns, *BODY_PROBLEMS, 409, 429, d409="The email is already registered")
+    @ns.marshal_with(User, code=201, skip_none=True, description="Registered")
+    def post(self):
+        """Register a customer account (the role is always customer)."""
+        user = create_user(**ns.payload)
+        return user, 201, {"Location": url_for("api.auth_me")}
+
+
+@ns.route("/login")
+class Login(Resource):
+    """Exchange credentials for tokens."""
+
+    decorators = [limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"])]
+
+    @ns.doc(id="login")
+    @public(ns)
+    @ns.expect(LoginInput, validate=True)
+    @problems(ns, *BODY_PROBLEMS, 401, 429, d401="Wrong email or password")
+    @ns.marshal_with(TokenPair)
+    def post(self):
+        """Log in: returns an access token and a refresh token."""
+        user = authenticate(**ns.payload)
+        return {**_access_token(user), "refresh_token": create_refresh_token(identity=user)}
+
+
+@ns.route("/refresh")
+class Refresh(Resource):
+    """Trade a refresh token for a new access token."""
+
+    @ns.doc(id="refreshToken")
+    @auth_required(ns, refresh=True)
+    @problems(ns, 429)
+    @ns.marshal_with(AccessToken)
+    def post(self):
+        """Issue a new access token; send the refresh token as the Bearer token."""
+        return _access_token(current_user)
+
+
+@ns.route("/logout")
+class Logout(Resource):
+    """Revoke a token."""
+
+    @ns.doc(id="logout")
+    @auth_required(ns, any_token=True)
+    @problems(ns, 429)
+    @ns.response(204, "Revoked: the token is refused from now on")
+    def post(self):
+        """Revoke the Bearer token sent (access or refresh) on every instance."""
+        revoke_current_token()
+        return no_content()
+
+
+@ns.route("/me")
+class Me(Resource):
+    """The caller's own account."""
+
+    @ns.doc(id="getCurrentUser")
+    @auth_required(ns)
+    @problems(ns, 429)
+    @ns.marshal_with(User, skip_none=True)
+    def get(self):
+        """Return the user the token belongs to."""
+        return current_user

@@ -1,0 +1,54 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from flask_restx import Namespace, fields
+
+from api.auth import public
+from api.errors import ApiProblem, problems
+from api.extensions import limiter
+from api.restx import Resource
+from models import is_database_ready
+
+ns = Namespace("health", description="Liveness and readiness probes", path="/")
+
+Health = ns.model(
+    "Health",
+    {"status": fields.String(required=True, enum=["ok"], example="ok", description="Always ok")},
+)
+Readiness = ns.model(
+    "Readiness",
+    {
+        "status": fields.String(required=True, enum=["ready"], example="ready"),
+        "database": fields.String(required=True, enum=["ok"], example="ok"),
+    },
+)
+
+
+@ns.route("/health")
+class Liveness(Resource):
+    """The process is up and serving requests."""
+
+    decorators = [limiter.exempt]
+
+    @ns.doc(id="getHealth")
+    @public(ns)
+    @ns.marshal_with(Health)
+    def get(self):
+        """Liveness: answers 200 while the process serves requests."""
+        return {"status": "ok"}
+
+
+@ns.route("/ready")
+class Ready(Resource):
+    """The process can do useful work: its database answers."""
+
+    decorators = [limiter.exempt]
+
+    @ns.doc(id="getReadiness")
+    @public(ns)
+    @problems(ns, 503, d503="The database is unreachable")
+    @ns.marshal_with(Readiness)
+    def get(self):
+        """Readiness: 200 when the database answers a query, else a 503 problem."""
+        if not is_database_ready():
+            raise ApiProblem(503, "The database is unreachable")
+        return {"status": "ready", "database": "ok"}

@@ -1,0 +1,199 @@
+"""The product catalog: public reads, admin-only writes."""
+
+from flask import url_for
+from flask_restx import Namespace, fields
+
+from api.auth import auth_required, public
+from api.errors import BODY_PROBLEMS, problems
+from api.fields import MAX_ID, Timestamp, links, text
+from api.http import no_content
+from api.pagination import page_model, page_parser, paginate
+from api.parsers import boolean, bounded_int, bounded_text
+from api.restx import Resource
+from models.product import (
+    DESCRIPTION_MAX_LENGTH,
+    MAX_PRICE_CENTS,
+    MAX_STOCK,
+    NAME_MAX_LENGTH,
+    PRODUCT_SORTS,
+    SKU_MAX_LENGTH,
+    SKU_PATTERN,
+    create_product,
+    delete_product,
+    get_product,
+    product_query,
+    replace_product,
+    update_product,
+)
+
+ns = Namespace(
+    "products", description="The catalog: public reads, admin writes", path="/api/v1/products"
+)
+
+ProductLinks = links(ns, "ProductLinks")
+Product = ns.model(
+    "Product",
+    {
+        "id": fields.Integer(required=True, readonly=True, example=1, description="Product id"),
+        "sku": fields.String(required=True, example="MUG-001", description="Stock keeping unit"),
+        "name": fields.String(required=True, example="Enamel mug", description="Display name"),
+        "description": fields.String(required=True, example="A 350 ml camping mug."),
+        "price_cents": fields.Integer(
+            required=True, min=0, example=1299, description="Price in cents (integer)"
+        ),
+        "stock": fields.Integer(required=True, min=0, example=40, description="Units in stock"),
+        "created_at": Timestamp(required=True, readonly=True, description="Creation time (UTC)"),
+        "updated_at": Timestamp(required=True, readonly=True, description="Last change (UTC)"),
+        "_links": fields.Nested(
+            ProductLinks,
+            required=True,
+            attribute=lambda p: {"self": url_for("api.products_product_item", product_id=p.id)},
+        ),
+    },
+)
+
+
+def _input_fields(*, required: bool) -> dict:
+    """The client-owned fields; required for create/replace, optional for PATCH."""
+    return {
+        "sku": text(
+            "Stock keeping unit: upper-case letters, digits, - and _; unique",
+            required=required,
+            min_length=1,
+            max_length=SKU_MAX_LENGTH,
+            pattern=SKU_PATTERN,
+            example="MUG-002",
+        ),
+        "name": text(
+            "Display name",
+            required=required,
+            min_length=1,
+            max_length=NAME_MAX_LENGTH,
+            example="Enamel mug, large",
+        ),
+        "description": text(
+            "Free text; empty when omitted on create or replace",
+            max_length=DESCRIPTION_MAX_LENGTH,
+            example="A 500 ml camping mug.",
+        ),
+        "price_cents": fields.Integer(
+            required=required,
+            min=0,
+            max=MAX_PRICE_CENTS,
+            example=1599,
+            description="Price in cents",
+        ),
+        "stock": fields.Integer(
+            min=0, max=MAX_STOCK, example=10, description="Units in stock; 0 when omitted on create"
+        ),
+    }
+
+
+ProductInput = ns.model("ProductInput", _input_fields(required=True), strict=True)
+ProductPatch = ns.model("ProductPatch", _input_fields(required=False), strict=True)
+ProductPage = page_model(ns, "ProductPage", Product)
+
+list_parser = page_parser()
+list_parser.add_argument(
+    "q", type=bounded_text(100), location="args", help="Name or SKU contains this text (any case)"
+)
+list_parser.add_argument(
+    "min_price",
+    type=bounded_int(0, MAX_PRICE_CENTS),
+    location="args",
+    help="Lowest price_cents, inclusive",
+)
+list_parser.add_argument(
+    "max_price",
+    type=bounded_int(0, MAX_PRICE_CENTS),
+    location="args",
+    help="Highest price_cents, inclusive",
+)
+list_parser.add_argument(
+    "in_stock", type=boolean, location="args", help="true: stock > 0; false: stock = 0"
+)
+list_parser.add_argument(
+    "sort",
+    location="args",
+    choices=[*PRODUCT_SORTS, *(f"-{key}" for key in PRODUCT_SORTS)],
+    help="Order by this field; a leading - sorts descending. Default: id",
+)
+
+ID_PARAM = {
+    "in": "path",
+    "type": "integer",
+    "minimum": 1,
+    "maximum": MAX_ID,
+    "description": "Product id",
+}
+
+
+@ns.route("")
+class ProductList(Resource):
+    """The catalog as a collection."""
+
+    @ns.doc(id="listProducts")
+    @public(ns)
+    @ns.expect(list_parser)
+    @problems(ns, 400, 422, 429)
+    @ns.marshal_with(ProductPage, skip_none=True)
+    def get(self):
+        """List live products: filtered, sorted and paged."""
+        args = list_parser.parse_args()
+        page, per_page = args.pop("page"), args.pop("per_page")
+        return paginate(product_query(**args), page=page, per_page=per_page)
+
+    @ns.doc(id="createProduct")
+    @auth_required(ns, admin=True)
+    @ns.expect(ProductInput, validate=True)
+    @problems(ns, *BODY_PROBLEMS, 409, 429, d409="A live product has this SKU")
+    @ns.marshal_with(Product, code=201, description="Created")
+    def post(self):
+        """Create a product (admin)."""
+        product = create_product(**ns.payload)
+        return (
+            product,
+            201,
+            {"Location": url_for("api.products_product_item", product_id=product.id)},
+        )
+
+
+@ns.route(f"/<int(min=1, max={MAX_ID}):product_id>")
+@ns.doc(params={"product_id": ID_PARAM})
+class ProductItem(Resource):
+    """One product."""
+
+    @ns.doc(id="getProduct")
+    @public(ns)
+    @problems(ns, 404, 429)
+    @ns.marshal_with(Product)
+    def get(self, product_id):
+        """Return a live product."""
+        return get_product(product_id)
+
+    @ns.doc(id="replaceProduct")
+    @auth_required(ns, admin=True)
+    @ns.expect(ProductInput, validate=True)
+    @problems(ns, *BODY_PROBLEMS, 404, 409, 429, d409="Another live product has this SKU")
+    @ns.marshal_with(Product)
+    def put(self, product_id):
+        """Replace a product's fields (admin); omitted optional fields reset."""
+        return replace_product(product_id=product_id, **ns.payload)
+
+    @ns.doc(id="updateProduct")
+    @auth_required(ns, admin=True)
+    @ns.expect(ProductPatch, validate=True)
+    @problems(ns, *BODY_PROBLEMS, 404, 409, 429, d409="Another live product has this SKU")
+    @ns.marshal_with(Product)
+    def patch(self, product_id):
+        """Change some of a product's fields (admin)."""
+        return update_product(product_id=product_id, **ns.payload)
+
+    @ns.doc(id="deleteProduct")
+    @auth_required(ns, admin=True)
+    @problems(ns, 404, 429)
+    @ns.response(204, "Deleted: the product answers 404 from now on")
+    def delete(self, product_id):
+        """Soft-delete a product (admin); it disappears from reads and listings."""
+        delete_product(product_id=product_id)
+        return no_content()

@@ -1,0 +1,150 @@
+"""Fixtures: the app, a contract-checked client, users, tokens and products.
+
+The database is SQLite in a temporary file, or ``TEST_DATABASE_URL`` (CI sets a
+PostgreSQL URL). Tables are emptied after every test. Tests call domain
+functions inside their own app context and never hold one around a request, so
+each request gets its own session, as in production.
+"""
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from flask_jwt_extended import create_access_token, create_refresh_token
+from sqlalchemy import create_engine, text
+
+from api import create_app
+from api.config import normalize_database_url
+from models import db
+from models.product import create_product
+from models.user import Role, create_user
+from tests.contract import ContractClient
+
+PASSWORD = "correct horse battery"
+
+
+def _database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        url = normalize_database_url(url)
+        # Fail, never skip, when the configured database is unreachable.
+        with create_engine(url).connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def app_config(tmp_path_factory) -> dict:
+    """Settings every test app shares; a test may build an app with overrides."""
+    return {
+        "APP_ENV": "testing",
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path_factory),
+        "RATELIMIT_ENABLED": False,
+        "REDIS_URL": None,
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_KIB": 8,
+        "UPLOAD_FOLDER": str(tmp_path_factory.mktemp("uploads")),
+    }
+
+
+@pytest.fixture(scope="session")
+def app(app_config):
+    """The application under test, with fresh tables."""
+    application = create_app(app_config)
+    application.test_client_class = ContractClient
+    with application.app_context():
+        db.drop_all()
+        db.create_all()
+    return application
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(app) -> Iterator[None]:
+    yield
+    with app.app_context():
+        db.session.rollback()
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+
+
+@pytest.fixture
+def client(app):
+    """A test client whose every response is checked against the contract."""
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(app):
+    """Create a user; returns a dict with id, email, password, role and tokens."""
+
+    def make(*, email=None, role=Role.CUSTOMER, name="Test User", password=PASSWORD) -> dict:
+        with app.app_context():
+            email = email or f"user{os.urandom(4).hex()}@example.com"
+            user = create_user(email=email, password=password, name=name, role=role)
+            return {
+                "id": user.id,
+                "email": user.email,
+                "password": password,
+                "role": user.role,
+                "access": create_access_token(identity=user),
+                "refresh": create_refresh_token(identity=user),
+            }
+
+    return make
+
+
+def bearer(token: str) -> dict:
+    """The Authorization header for ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def admin(make_user) -> dict:
+    """An admin user."""
+    return make_user(role=Role.ADMIN, email="admin@example.com")
+
+
+@pytest.fixture
+def customer(make_user) -> dict:
+    """A customer user."""
+    return make_user(email="customer@example.com")
+
+
+@pytest.fixture
+def admin_headers(admin) -> dict:
+    """Authorization headers of an admin."""
+    return bearer(admin["access"])
+
+
+@pytest.fixture
+def customer_headers(customer) -> dict:
+    """Authorization headers of a customer."""
+    return bearer(customer["access"])
+
+
+@pytest.fixture
+def make_product(app):
+    """Create a product directly in the database; returns its id."""
+    counter = iter(range(1, 10**6))
+
+    def make(**overrides) -> int:
+        n = next(counter)
+        fields = {"sku": f"SKU-{n:04d}", "name": f"Product {n}", "price_cents": 1000, "stock": 5}
+        with app.app_context():
+            return create_product(**{**fields, **overrides}).id
+
+    return make
+
+
+@pytest.fixture
+def in_app(app):
+    """Run a callable in a fresh app context (never around a request) and return its result."""
+
+    def run(function, *args, **kwargs):
+        with app.app_context():
+            return function(*args, **kwargs)
+
+    return run
