@@ -88,7 +88,7 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
     }
     if app_env == "testing":
         # Cheap hashes keep the suite fast; the algorithm is the same.
-        settings.update(ARGON2_TIME_COST=1, ARGON2_MEMORY_KIB=8)
+        settings.update(ARGON2_TIME_COST=1, ARGON2_MEMORY_KIB=64)
     return settings
 
 

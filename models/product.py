@@ -120,7 +120,7 @@ def create_product(
 
 
 def replace_product(
-    *, product_id: int, sku: str, name: str, price_cents: int, stock: int, description: str = ""
+    *, product_id: int, sku: str, name: str, price_cents: int, stock: int = 0, description: str = ""
 ) -> Product:
     """Replace every client-owned field of a product (PUT semantics)."""
     return update_product(

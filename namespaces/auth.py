@@ -25,8 +25,11 @@ ns = Namespace(
     "auth", description="Register, log in, refresh and revoke tokens", path="/api/v1/auth"
 )
 
-# Deliberately loose (one @, a dot in the domain): the mailbox is proven by use.
-EMAIL_PATTERN = "^[^@\\s\\u0000]+@[^@\\s\\u0000]+\\.[^@\\s\\u0000]+$"
+# Deliberately loose (one @, a dot in the domain, no spaces or control
+# characters): the mailbox is proven by use. Explicit ranges, not \s, because
+# \s means different things to Python and to ECMAScript (the spec's dialect).
+_EMAIL_PART = "[^@\\u0000-\\u0020\\u007f]+"
+EMAIL_PATTERN = f"^{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART}$"
 
 UserLinks = links(ns, "UserLinks")
 User = ns.model(

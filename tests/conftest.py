@@ -44,7 +44,7 @@ def app_config(tmp_path_factory) -> dict:
         "RATELIMIT_ENABLED": False,
         "REDIS_URL": None,
         "ARGON2_TIME_COST": 1,
-        "ARGON2_MEMORY_KIB": 8,
+        "ARGON2_MEMORY_KIB": 64,
         "UPLOAD_FOLDER": str(tmp_path_factory.mktemp("uploads")),
     }
 
