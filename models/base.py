@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Integer, MetaData, text
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
@@ -20,6 +20,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# Ids are 64-bit on PostgreSQL (the API promises ids up to 2**63 - 1); SQLite
+# needs plain INTEGER for a primary key to alias its 64-bit rowid.
+IdType = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):

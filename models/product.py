@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Index, Integer, Select, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import TimestampedMixin, db, transaction, utcnow
+from models.base import IdType, TimestampedMixin, db, transaction, utcnow
 from models.errors import ConflictError, NotFoundError
 
 SKU_PATTERN = "^[A-Z0-9][A-Z0-9_-]*$"
@@ -34,7 +34,7 @@ class Product(TimestampedMixin, db.Model):
         ),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
     sku: Mapped[str] = mapped_column(String(SKU_MAX_LENGTH))
     name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), index=True)
     description: Mapped[str] = mapped_column(Text, default="")

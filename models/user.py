@@ -8,7 +8,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import CheckConstraint, Index, Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import TimestampedMixin, db, transaction
+from models.base import IdType, TimestampedMixin, db, transaction
 from models.errors import ConflictError, InvalidCredentialsError, NotFoundError
 
 
@@ -76,7 +76,7 @@ class User(TimestampedMixin, db.Model):
         ),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
     email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH))
     name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
     age: Mapped[int | None] = mapped_column(Integer)

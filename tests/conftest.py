@@ -28,8 +28,10 @@ def _database_url(tmp_path_factory) -> str:
     if url:
         url = normalize_database_url(url)
         # Fail, never skip, when the configured database is unreachable.
-        with create_engine(url).connect() as connection:
+        engine = create_engine(url)
+        with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
+        engine.dispose()
         return url
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
 
@@ -57,7 +59,9 @@ def app(app_config):
     with application.app_context():
         db.drop_all()
         db.create_all()
-    return application
+    yield application
+    with application.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture(autouse=True)
