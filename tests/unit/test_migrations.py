@@ -1,39 +1,14 @@
 """The migrations build exactly the schema the models describe, on SQLite and PostgreSQL."""
 
-import os
-import uuid
-from contextlib import contextmanager
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 
 from api import create_app
-from api.config import normalize_database_url
 from models import db
-
-
-@contextmanager
-def fresh_database(tmp_path):
-    """An empty database of the kind the suite runs on (a new one on PostgreSQL)."""
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        yield f"sqlite:///{tmp_path / 'migrated.db'}"
-        return
-    server = make_url(normalize_database_url(url))
-    name = f"storefront_migrations_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+from tests.databases import fresh_database
 
 
 @pytest.fixture

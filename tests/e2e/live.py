@@ -1,0 +1,150 @@
+"""A live gunicorn serving the app, and a small HTTP client whose responses are contract-checked."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+
+from tests.contract import Contract
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveResponse:
+    """The parts of a response the contract check reads, from urllib."""
+
+    status_code: int
+    headers: Message
+    body: bytes
+
+    @property
+    def mimetype(self) -> str:
+        """The media type without parameters."""
+        return self.headers.get_content_type() if self.headers.get("Content-Type") else ""
+
+    def get_data(self) -> bytes:
+        """The raw body."""
+        return self.body
+
+    def get_json(self, force: bool = False):
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+    @property
+    def json(self):
+        """The body parsed as JSON."""
+        return self.get_json()
+
+
+@dataclass
+class LiveServer:
+    """gunicorn running ``wsgi:app`` with its own environment and database."""
+
+    env: dict
+    workers: int = 2
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    seed_output: str = ""
+    contract: Contract = field(default_factory=Contract.load)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def flask(self, *args: str) -> str:
+        """Run ``flask --app wsgi ARGS`` with the server's environment; return stdout."""
+        result = subprocess.run(
+            [str(BIN / "flask"), "--app", "wsgi", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def start(self) -> "LiveServer":
+        """Start gunicorn and wait until /health answers."""
+        self.process = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()}")
+            try:
+                if self.request("GET", "/health").status_code == 200:
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not answer /health within 30 s")
+
+    def stop(self) -> None:
+        """Stop gunicorn gracefully."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process.stderr.close()
+
+    def request(self, method: str, path: str, *, json_body=None, headers=None) -> LiveResponse:
+        """Send a request and check the response against the contract."""
+        data = None if json_body is None else json.dumps(json_body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        for key, value in (headers or {}).items():
+            request.add_header(key, value)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as raw:
+                response = LiveResponse(raw.status, raw.headers, raw.read())
+        except urllib.error.HTTPError as error:
+            response = LiveResponse(error.code, error.headers, error.read())
+        self.contract.check(method, path.split("?", 1)[0], response)
+        return response
+
+
+def server_env(database_url: str, **extra: str) -> dict:
+    """The environment of a live server: the caller's, minus test-only variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST"))}
+    env.update(
+        APP_ENV="development",
+        DATABASE_URL=database_url,
+        RATELIMIT_ENABLED="false",
+        LOG_LEVEL="WARNING",
+        ARGON2_TIME_COST="1",
+        ARGON2_MEMORY_KIB="64",
+        **extra,
+    )
+    if "REDIS_URL" not in extra:
+        env.pop("REDIS_URL", None)
+    return env
