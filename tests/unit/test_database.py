@@ -1,0 +1,74 @@
+"""The database layer: SQLite pragmas, the transaction owner, optimistic locking."""
+
+import pytest
+from sqlalchemy import text
+
+from models import ConflictError, Product, db
+from models.base import transaction
+from models.product import create_product, get_product
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(app, in_app):
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+
+        def pragmas():
+            return (
+                db.session.execute(text("PRAGMA journal_mode")).scalar(),
+                db.session.execute(text("PRAGMA foreign_keys")).scalar(),
+            )
+
+        assert in_app(pragmas) == ("wal", 1)
+    else:
+        assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+
+
+def test_transaction_rolls_back_everything_on_error(in_app):
+    def failing_write():
+        with transaction():
+            db.session.add(Product(sku="GONE-1", name="x", price_cents=1, stock=1))
+            db.session.flush()
+            raise RuntimeError("boom")
+
+    def attempt():
+        with pytest.raises(RuntimeError):
+            failing_write()
+        return db.session.scalar(db.select(db.func.count()).select_from(Product))
+
+    assert in_app(attempt) == 0
+
+
+def test_a_constraint_violation_becomes_a_conflict_without_database_text(in_app):
+    def attempt():
+        with pytest.raises(ConflictError) as caught, transaction(conflict="Nope"):
+            db.session.add(Product(sku="NEG-1", name="x", price_cents=-1, stock=0))
+        return caught.value.detail
+
+    assert in_app(attempt) == "Nope"
+
+
+def test_a_stale_version_is_a_conflict(app, make_product):
+    product_id = make_product()
+    with app.app_context():
+        stale = get_product(product_id)
+        stale_name = stale.name
+        # Another request changes the row behind this session's back.
+        with db.engine.begin() as connection:
+            connection.execute(
+                text("UPDATE products SET version = version + 1 WHERE id = :id"), {"id": product_id}
+            )
+        with pytest.raises(ConflictError), transaction():
+            stale.name = stale_name + " (edited)"
+    with app.app_context():
+        assert get_product(product_id).name == stale_name
+
+
+def test_every_write_bumps_the_version(app, in_app):
+    def scenario():
+        product = create_product(sku="VER-1", name="v", price_cents=1)
+        first = product.version
+        with transaction():
+            product.stock = 3
+        return first, product.version
+
+    first, second = in_app(scenario)
+    assert second == first + 1
