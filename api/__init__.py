@@ -3,17 +3,16 @@
 from pathlib import Path
 
 from flask import Blueprint, Flask
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.auth import AUTHORIZATIONS, init_auth
 from api.cli import register_commands
 from api.config import check_production_safety, settings_from_env
 from api.errors import Problem, register_error_handlers
-from api.extensions import limiter, migrate
+from api.extensions import migrate
 from api.observability import configure_logging, register_request_id
 from api.openapi import register_spec_route
+from api.ratelimit import init_rate_limits
 from api.restx import StorefrontApi
 from models import db
 from models.user import configure_password_hashing
@@ -47,6 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_request_id(app)
     register_extensions(app)
     register_api(app)
+    init_rate_limits(app)
     register_error_handlers(app)
     register_commands(app)
     return app
@@ -76,25 +76,13 @@ def configure_app(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database, migrations, JWT and the rate limiter to ``app``."""
+    """Bind the database, migrations and JWT to ``app``."""
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     init_auth(app)
-    limiter.init_app(app)
     configure_password_hashing(
         time_cost=app.config["ARGON2_TIME_COST"], memory_cost=app.config["ARGON2_MEMORY_KIB"]
     )
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, _record):
-    """SQLite: enforce foreign keys, and WAL so readers never block the writer."""
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.close()
 
 
 def register_api(app: Flask) -> None:

@@ -65,6 +65,7 @@ PROBLEM_DESCRIPTIONS = {
     415: "Request body is not application/json",
     422: "A value breaks a documented bound (length, range, pattern, enum)",
     429: "Rate limit hit; retry after Retry-After seconds",
+    500: "Unexpected server error; the request_id finds it in the logs",
     503: "A dependency is unavailable",
 }
 
@@ -146,6 +147,8 @@ def _routing_detail(error: HTTPException) -> str | None:
         return None
     if error.code == 404:
         return f"Nothing exists at {request.path}"
+    if error.code == 429:
+        return f"Rate limit exceeded ({error.description}); retry after Retry-After seconds"
     if error.code == 405:
         allowed = ", ".join(getattr(error, "valid_methods", None) or [])
         return f"{request.method} is not allowed on {request.path}; allowed: {allowed}"

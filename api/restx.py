@@ -9,10 +9,16 @@ from flask_restx.model import ModelBase
 from flask_restx.swagger import Swagger
 
 from api.auth import enforce
-from api.errors import PROBLEM_MEDIA_TYPE, problem_response
+from api.errors import PROBLEM_DESCRIPTIONS, PROBLEM_MEDIA_TYPE, problem_response
 from api.validation import build_validator, validate_json_body
 
 JSON = "application/json"
+# Headers that always come with a given status, documented wherever it is.
+CONVENTIONAL_HEADERS = {
+    "201": {"Location": "URL of the created resource"},
+    "401": {"WWW-Authenticate": "The scheme to authenticate with: Bearer"},
+    "429": {"Retry-After": "Seconds to wait before retrying"},
+}
 
 
 class StorefrontSwagger(Swagger):
@@ -29,17 +35,22 @@ class StorefrontSwagger(Swagger):
     def serialize_operation(self, doc, method):
         """Add what every operation shares by convention.
 
-        Any operation may answer a problem, so each lists that media type; every
-        201 carries the new resource's URL in ``Location``.
+        Any operation may answer a problem, so each lists that media type and a
+        500; a 201, 401 or 429 documents the header that always comes with it.
         """
         operation = super().serialize_operation(doc, method)
         operation.setdefault("produces", [JSON, PROBLEM_MEDIA_TYPE])
-        created = operation["responses"].get("201")
-        if created is not None:
-            created.setdefault("headers", {})["Location"] = {
-                "type": "string",
-                "description": "URL of the created resource",
-            }
+        # Any operation can fail unexpectedly; it then answers a generic problem.
+        operation["responses"].setdefault(
+            "500",
+            {"description": PROBLEM_DESCRIPTIONS[500], "schema": {"$ref": "#/definitions/Problem"}},
+        )
+        for status, headers in CONVENTIONAL_HEADERS.items():
+            response = operation["responses"].get(status)
+            if response is not None:
+                documented = response.setdefault("headers", {})
+                for name, description in headers.items():
+                    documented[name] = {"type": "string", "description": description}
         return operation
 
 

@@ -5,10 +5,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, text
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, event, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.functions import FunctionElement
 
 from models.errors import ConflictError
 
@@ -86,6 +89,44 @@ def transaction(*, conflict: str = "The change conflicts with existing data") ->
     except BaseException:
         db.session.rollback()
         raise
+
+
+class unicode_lower(FunctionElement):  # noqa: N801 (reads as the SQL function it is)
+    """``lower()`` that folds every letter, not only ASCII, on every backend.
+
+    PostgreSQL's ``lower`` is Unicode-aware; SQLite's only folds A-Z, so on
+    SQLite it calls ``unicode_lower``, registered on each connection below.
+    """
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(unicode_lower)
+def _compile_lower(element, compiler, **kw):
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(unicode_lower, "sqlite")
+def _compile_sqlite_lower(element, compiler, **kw):
+    return f"unicode_lower({compiler.process(element.clauses, **kw)})"
+
+
+def _python_lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
+@event.listens_for(Engine, "connect")
+def _configure_sqlite(dbapi_connection, _record):
+    """SQLite: enforce foreign keys, WAL so readers never block the writer, Unicode lower."""
+    if not type(dbapi_connection).__module__.startswith("sqlite3"):
+        return
+    dbapi_connection.create_function("unicode_lower", 1, _python_lower, deterministic=True)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
 
 
 def is_database_ready() -> bool:

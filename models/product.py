@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Index, Integer, Select, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import IdType, TimestampedMixin, db, transaction, utcnow
+from models.base import IdType, TimestampedMixin, db, transaction, unicode_lower, utcnow
 from models.errors import ConflictError, NotFoundError
 
 SKU_PATTERN = "^[A-Z0-9][A-Z0-9_-]*$"
@@ -87,8 +87,10 @@ def product_query(
     """
     query = select(Product).where(Product.deleted_at.is_(None))
     if q:
+        needle = q.lower()
         query = query.where(
-            Product.name.icontains(q, autoescape=True) | Product.sku.icontains(q, autoescape=True)
+            unicode_lower(Product.name).contains(needle, autoescape=True)
+            | unicode_lower(Product.sku).contains(needle, autoescape=True)
         )
     if min_price is not None:
         query = query.where(Product.price_cents >= min_price)

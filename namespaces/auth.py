@@ -6,9 +6,9 @@ from flask_restx import Namespace, fields
 
 from api.auth import auth_required, public, revoke_current_token
 from api.errors import BODY_PROBLEMS, problems
-from api.extensions import limiter
 from api.fields import Timestamp, links, text
 from api.http import no_content
+from api.ratelimit import limited_by
 from api.restx import Resource
 from models.user import (
     EMAIL_MAX_LENGTH,
@@ -128,10 +128,9 @@ def _access_token(user) -> dict:
 
 
 @ns.route("/register")
+@limited_by("RATELIMIT_LOGIN")
 class Register(Resource):
-    """Self-service sign-up."""
-
-    decorators = [limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"])]
+    """Self-service sign-up (limited like login: it is as open to abuse)."""
 
     @ns.doc(id="register")
     @public(ns)
@@ -145,10 +144,9 @@ class Register(Resource):
 
 
 @ns.route("/login")
+@limited_by("RATELIMIT_LOGIN")
 class Login(Resource):
-    """Exchange credentials for tokens."""
-
-    decorators = [limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"])]
+    """Exchange credentials for tokens (strictly limited against password guessing)."""
 
     @ns.doc(id="login")
     @public(ns)

@@ -4,7 +4,7 @@ from flask_restx import Namespace, fields
 
 from api.auth import public
 from api.errors import ApiProblem, problems
-from api.extensions import limiter
+from api.ratelimit import unlimited
 from api.restx import Resource
 from models import is_database_ready
 
@@ -24,10 +24,9 @@ Readiness = ns.model(
 
 
 @ns.route("/health")
+@unlimited
 class Liveness(Resource):
     """The process is up and serving requests."""
-
-    decorators = [limiter.exempt]
 
     @ns.doc(id="getHealth")
     @public(ns)
@@ -38,10 +37,9 @@ class Liveness(Resource):
 
 
 @ns.route("/ready")
+@unlimited
 class Ready(Resource):
     """The process can do useful work: its database answers."""
-
-    decorators = [limiter.exempt]
 
     @ns.doc(id="getReadiness")
     @public(ns)
