@@ -1,6 +1,7 @@
 """Management commands: ``flask --app wsgi seed``, ``create-admin``, ``openapi ...``."""
 
 import os
+import re
 
 import click
 from flask import current_app
@@ -9,7 +10,7 @@ from flask.cli import with_appcontext
 from api.openapi import openapi_cli
 from models import ConflictError
 from models.seed import seed_demo_data
-from models.user import PASSWORD_MIN_LENGTH, Role, create_user
+from models.user import EMAIL_MAX_LENGTH, EMAIL_PATTERN, PASSWORD_MIN_LENGTH, Role, create_user
 
 
 @click.command("seed")
@@ -30,6 +31,8 @@ def seed_command():
 @with_appcontext
 def create_admin_command(email: str, name: str):
     """Create an admin; the password comes from ADMIN_PASSWORD or a prompt."""
+    if not re.match(EMAIL_PATTERN, email) or len(email) > EMAIL_MAX_LENGTH:
+        raise click.ClickException(f"not a valid email address: {email!r}")
     password = os.environ.get("ADMIN_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )

@@ -19,6 +19,11 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+# Deliberately loose (one @, a dot in the domain, no spaces or control
+# characters): the mailbox is proven by use. Explicit ranges, not \s, because
+# \s means different things to Python and to ECMAScript (the spec's dialect).
+_EMAIL_PART = "[^@\\u0000-\\u0020\\u007f]+"
+EMAIL_PATTERN = f"^{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART}$"
 EMAIL_MAX_LENGTH = 254
 NAME_MAX_LENGTH = 100
 PASSWORD_MIN_LENGTH = 8

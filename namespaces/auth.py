@@ -12,6 +12,7 @@ from api.ratelimit import limited_by
 from api.restx import Resource
 from models.user import (
     EMAIL_MAX_LENGTH,
+    EMAIL_PATTERN,
     MAX_AGE,
     NAME_MAX_LENGTH,
     PASSWORD_MAX_LENGTH,
@@ -24,12 +25,6 @@ from models.user import (
 ns = Namespace(
     "auth", description="Register, log in, refresh and revoke tokens", path="/api/v1/auth"
 )
-
-# Deliberately loose (one @, a dot in the domain, no spaces or control
-# characters): the mailbox is proven by use. Explicit ranges, not \s, because
-# \s means different things to Python and to ECMAScript (the spec's dialect).
-_EMAIL_PART = "[^@\\u0000-\\u0020\\u007f]+"
-EMAIL_PATTERN = f"^{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART}$"
 
 UserLinks = links(ns, "UserLinks")
 User = ns.model(
