@@ -44,7 +44,9 @@ Problem = Model(
             required=True, example="/api/v1/products/42", description="The request path"
         ),
         "request_id": fields.String(
-            required=True, description="The X-Request-ID of the request, for support and logs"
+            required=True,
+            example="5f0c9d1e2b7a4c8e9f3a6b1d2c4e8f70",
+            description="The X-Request-ID of the request, for support and logs",
         ),
         "errors": FieldErrors(
             description="Validation failures only: messages per field",

@@ -34,13 +34,18 @@ def text(description: str, *, max_length: int, min_length: int = 0, **kwargs):
     )
 
 
-def links(ns, name: str, **relations: str):
-    """Register and return a ``_links`` model: ``self`` plus named relations."""
-    described = {"self": "This resource", **relations}
+def links(ns, name: str, self_example: str, **relations: tuple[str, str]):
+    """Register and return a ``_links`` model: ``self`` plus named relations.
+
+    ``relations`` maps a relation name to its (description, example URL).
+    """
+    described = {"self": ("URL of this resource", self_example), **relations}
     return ns.model(
         name,
         {
-            rel: fields.String(required=rel == "self", readonly=True, description=text_)
-            for rel, text_ in described.items()
+            rel: fields.String(
+                required=rel == "self", readonly=True, description=text_, example=example
+            )
+            for rel, (text_, example) in described.items()
         },
     )

@@ -38,24 +38,36 @@ def page_model(ns, name: str, item_model):
     page_links = ns.model(
         "PageLinks",
         {
-            rel: fields.String(required=rel in ("self", "first", "last"), description=text)
-            for rel, text in {
-                "self": "This page",
-                "first": "The first page",
-                "prev": "The previous page (absent on the first)",
-                "next": "The next page (absent on the last)",
-                "last": "The last page",
-            }.items()
+            rel: fields.String(
+                required=rel in ("self", "first", "last"),
+                description=text,
+                example=f"/api/v1/products?page={number}&per_page=20",
+            )
+            for rel, text, number in (
+                ("self", "This page", 2),
+                ("first", "The first page", 1),
+                ("prev", "The previous page (absent on the first)", 1),
+                ("next", "The next page (absent on the last)", 3),
+                ("last", "The last page", 5),
+            )
         },
     )
     return ns.model(
         name,
         {
-            "items": fields.List(fields.Nested(item_model, skip_none=True), required=True),
+            "items": fields.List(
+                fields.Nested(item_model, skip_none=True),
+                required=True,
+                description="The items of this page",
+            ),
             "page": fields.Integer(required=True, min=1, example=1, description="This page"),
-            "per_page": fields.Integer(required=True, min=1, max=MAX_PER_PAGE, example=20),
-            "total": fields.Integer(required=True, min=0, description="Items in all pages"),
-            "pages": fields.Integer(required=True, min=0, description="Number of pages"),
+            "per_page": fields.Integer(
+                required=True, min=1, max=MAX_PER_PAGE, example=20, description="Items per page"
+            ),
+            "total": fields.Integer(
+                required=True, min=0, example=97, description="Items in all pages"
+            ),
+            "pages": fields.Integer(required=True, min=0, example=5, description="Number of pages"),
             "_links": fields.Nested(page_links, required=True, skip_none=True),
         },
     )

@@ -26,7 +26,7 @@ ns = Namespace(
     "auth", description="Register, log in, refresh and revoke tokens", path="/api/v1/auth"
 )
 
-UserLinks = links(ns, "UserLinks")
+UserLinks = links(ns, "UserLinks", "/api/v1/auth/me")
 User = ns.model(
     "User",
     {
@@ -94,9 +94,15 @@ LoginInput = ns.model(
     },
     strict=True,
 )
+# An example for the docs only: header and claims of a token, with a fake signature.
+TOKEN_EXAMPLE = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"  # noqa: S105
 _access_fields = {
-    "access_token": fields.String(required=True, description="JWT for the Authorization header"),
-    "token_type": fields.String(required=True, enum=["Bearer"], example="Bearer"),
+    "access_token": fields.String(
+        required=True, description="JWT for the Authorization header", example=TOKEN_EXAMPLE
+    ),
+    "token_type": fields.String(
+        required=True, enum=["Bearer"], example="Bearer", description="Always Bearer"
+    ),
     "expires_in": fields.Integer(
         required=True, min=1, example=900, description="Seconds until the access token expires"
     ),
@@ -107,7 +113,9 @@ TokenPair = ns.model(
     {
         **_access_fields,
         "refresh_token": fields.String(
-            required=True, description="JWT for POST /auth/refresh; lives much longer"
+            required=True,
+            description="JWT for POST /auth/refresh; lives much longer",
+            example=TOKEN_EXAMPLE,
         ),
     },
 )

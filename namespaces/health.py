@@ -17,8 +17,12 @@ Health = ns.model(
 Readiness = ns.model(
     "Readiness",
     {
-        "status": fields.String(required=True, enum=["ready"], example="ready"),
-        "database": fields.String(required=True, enum=["ok"], example="ok"),
+        "status": fields.String(
+            required=True, enum=["ready"], example="ready", description="Always ready"
+        ),
+        "database": fields.String(
+            required=True, enum=["ok"], example="ok", description="The database answered"
+        ),
     },
 )
 

@@ -30,14 +30,16 @@ ns = Namespace(
     "products", description="The catalog: public reads, admin writes", path="/api/v1/products"
 )
 
-ProductLinks = links(ns, "ProductLinks")
+ProductLinks = links(ns, "ProductLinks", "/api/v1/products/1")
 Product = ns.model(
     "Product",
     {
         "id": fields.Integer(required=True, readonly=True, example=1, description="Product id"),
         "sku": fields.String(required=True, example="MUG-001", description="Stock keeping unit"),
         "name": fields.String(required=True, example="Enamel mug", description="Display name"),
-        "description": fields.String(required=True, example="A 350 ml camping mug."),
+        "description": fields.String(
+            required=True, example="A 350 ml camping mug.", description="Free text, may be empty"
+        ),
         "price_cents": fields.Integer(
             required=True, min=0, example=1299, description="Price in cents (integer)"
         ),

@@ -137,3 +137,16 @@ def test_docs_page_uses_local_assets_only(client):
     assert "/api/v1/swagger.json" in page
     assert "//cdn" not in page
     assert "unpkg.com" not in page
+
+
+def test_every_field_is_described_with_an_example(spec):
+    for name, definition in spec["definitions"].items():
+        for field, schema in definition.get("properties", {}).items():
+            if "$ref" in schema:
+                continue  # described by the referenced model
+            assert schema.get("description"), f"{name}.{field} has no description"
+            assert "example" in schema or schema.get("type") == "array", f"{name}.{field}"
+
+
+def test_every_tag_is_described(spec):
+    assert all(tag.get("description") for tag in spec["tags"])
