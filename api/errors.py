@@ -13,7 +13,7 @@ from flask_restx import Model, fields
 from jwt.exceptions import ExpiredSignatureError, PyJWTError
 from werkzeug.exceptions import HTTPException
 
-from models import ConflictError, InvalidCredentialsError, NotFoundError
+from models import ConflictError, ForbiddenError, InvalidCredentialsError, NotFoundError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -124,6 +124,8 @@ def _translate(error: BaseException) -> ApiProblem:
         return ApiProblem(404, error.detail)
     if isinstance(error, ConflictError):
         return ApiProblem(409, error.detail)
+    if isinstance(error, ForbiddenError):
+        return ApiProblem(403, error.detail)
     if isinstance(error, InvalidCredentialsError):
         return unauthorized(error.detail)
     if isinstance(error, ExpiredSignatureError):

@@ -11,6 +11,22 @@ MAX_ID = 2**63 - 1
 NO_NUL = "^[^\\u0000]*$"
 
 
+def id_route(name: str) -> str:
+    """A path segment for an id: positive, and past ``MAX_ID`` a 404 rather than an overflow."""
+    return f"/<int(min=1, max={MAX_ID}):{name}>"
+
+
+def id_param(description: str) -> dict:
+    """The spec of an id path parameter, with the bounds ``id_route`` enforces."""
+    return {
+        "in": "path",
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_ID,
+        "description": description,
+    }
+
+
 class Timestamp(fields.DateTime):
     """An RFC 3339 UTC timestamp with a ``Z`` suffix, to the second."""
 

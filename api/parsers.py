@@ -5,6 +5,8 @@ is a 400; a well-typed value outside the documented bounds (``per_page=500``)
 is a 422, as for bodies.
 """
 
+from datetime import UTC, datetime
+
 from flask_restx import reqparse
 
 from api.errors import ApiProblem
@@ -83,3 +85,37 @@ def bounded_text(max_length: int):
 
     parse.__schema__ = {"type": "string", "maxLength": max_length, "pattern": NO_NUL}
     return parse
+
+
+def token(max_length: int):
+    """A header token: 1 to ``max_length`` visible ASCII characters (no spaces)."""
+
+    def parse(value):
+        text = str(value)
+        if not 1 <= len(text) <= max_length:
+            raise OutOfBoundsError(f"must be 1 to {max_length} characters long")
+        if not all("!" <= char <= "~" for char in text):
+            raise OutOfBoundsError("must be visible ASCII characters without spaces")
+        return text
+
+    parse.__schema__ = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": max_length,
+        "pattern": "^[!-~]+$",
+    }
+    return parse
+
+
+def utc_datetime(value) -> datetime:
+    """An RFC 3339 timestamp, returned in UTC (a time without offset is taken as UTC)."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-11-21T12:00:00Z") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+utc_datetime.__schema__ = {"type": "string", "format": "date-time"}

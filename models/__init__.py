@@ -8,9 +8,11 @@ from models.base import db, is_database_ready
 from models.errors import (
     ConflictError,
     DomainError,
+    ForbiddenError,
     InvalidCredentialsError,
     NotFoundError,
 )
+from models.order import IdempotencyKey, Order, OrderItem, Status
 from models.product import Product
 from models.token import RevokedToken
 from models.user import Role, User
@@ -18,11 +20,16 @@ from models.user import Role, User
 __all__ = [
     "ConflictError",
     "DomainError",
+    "ForbiddenError",
+    "IdempotencyKey",
     "InvalidCredentialsError",
     "NotFoundError",
+    "Order",
+    "OrderItem",
     "Product",
     "RevokedToken",
     "Role",
+    "Status",
     "User",
     "db",
     "is_database_ready",

@@ -45,7 +45,7 @@ def utcnow() -> datetime:
 
 
 class TimestampedMixin:
-    """Created/updated/deleted timestamps and an optimistic-locking version."""
+    """Created/updated timestamps and an optimistic-locking version."""
 
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
@@ -53,13 +53,18 @@ class TimestampedMixin:
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # SQLAlchemy bumps it on every UPDATE and refuses a stale one; it backs ETags.
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict:  # noqa: N805 (a class-level directive)
         return {"version_id_col": cls.__table__.c.version}
+
+
+class SoftDeleteMixin:
+    """A ``deleted_at`` mark: deleted rows stay (orders refer to them) but count as gone."""
+
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @property
     def is_deleted(self) -> bool:
@@ -127,6 +132,20 @@ def _configure_sqlite(dbapi_connection, _record):
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def order_by(sorts: dict, sort: str | None, tiebreak) -> tuple:
+    """ORDER BY clauses for ``sort`` (a key of ``sorts``, ``-`` for descending).
+
+    The ``tiebreak`` column (the id) follows in the same direction, so pages
+    never overlap or skip rows that share a sort value.
+    """
+    if not sort:
+        return (tiebreak,)
+    column = sorts[sort.lstrip("-")]
+    if sort.startswith("-"):
+        return column.desc(), tiebreak.desc()
+    return column, tiebreak
 
 
 def is_database_ready() -> bool:

@@ -26,6 +26,10 @@ class ConflictError(DomainError):
     """The change contradicts the current state: a duplicate, a stale version."""
 
 
+class ForbiddenError(DomainError):
+    """The actor is known but may not do this."""
+
+
 class InvalidCredentialsError(DomainError):
     """The email and password do not name an active user."""
 

@@ -2,10 +2,19 @@
 
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, Integer, Select, String, Text, select
+from sqlalchemy import CheckConstraint, Index, Integer, Select, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import IdType, TimestampedMixin, db, transaction, unicode_lower, utcnow
+from models.base import (
+    IdType,
+    SoftDeleteMixin,
+    TimestampedMixin,
+    db,
+    order_by,
+    transaction,
+    unicode_lower,
+    utcnow,
+)
 from models.errors import ConflictError, NotFoundError
 
 SKU_PATTERN = "^[A-Z0-9][A-Z0-9_-]*$"
@@ -17,7 +26,7 @@ MAX_PRICE_CENTS = 1_000_000_000
 MAX_STOCK = 1_000_000_000
 
 
-class Product(TimestampedMixin, db.Model):
+class Product(TimestampedMixin, SoftDeleteMixin, db.Model):
     """Something the store sells; prices are integer cents, stock never negative."""
 
     __tablename__ = "products"
@@ -100,11 +109,7 @@ def product_query(
         query = query.where(Product.stock > 0)
     elif in_stock is False:
         query = query.where(Product.stock == 0)
-    descending = bool(sort) and sort.startswith("-")
-    column = PRODUCT_SORTS[sort.lstrip("-")] if sort else Product.id
-    if descending:
-        return query.order_by(column.desc(), Product.id.desc())
-    return query.order_by(column, Product.id)
+    return query.order_by(*order_by(PRODUCT_SORTS, sort, Product.id))
 
 
 def create_product(
@@ -158,3 +163,42 @@ def delete_product(*, product_id: int) -> None:
     product = get_product(product_id)
     with transaction():
         product.deleted_at = utcnow()
+
+
+MAX_BULK = 500
+
+
+def create_products(*, items: list[dict]) -> list[Product]:
+    """Create up to ``MAX_BULK`` products in one transaction: all of them or none.
+
+    A SKU repeated in the batch, or already used by a live product, is a
+    ``ConflictError`` naming every such SKU.
+    """
+    skus = [item["sku"] for item in items]
+    repeated = sorted({sku for sku in skus if skus.count(sku) > 1})
+    if repeated:
+        raise ConflictError("SKUs repeated in the batch: " + ", ".join(repeated))
+    with transaction(conflict="A SKU in the batch is already in use"):
+        taken = db.session.scalars(
+            select(Product.sku).where(Product.sku.in_(skus), Product.deleted_at.is_(None))
+        ).all()
+        if taken:
+            raise ConflictError("SKUs already in use: " + ", ".join(sorted(taken)))
+        products = [Product(**{"stock": 0, "description": "", **item}) for item in items]
+        db.session.add_all(products)
+    return products
+
+
+def delete_products(*, ids: list[int]) -> tuple[list[int], list[int]]:
+    """Soft-delete the live products among ``ids``; return (deleted ids, ids not found)."""
+    wanted = sorted(set(ids))
+    with transaction():
+        deleted = db.session.scalars(
+            update(Product)
+            .where(Product.id.in_(wanted), Product.deleted_at.is_(None))
+            .values(deleted_at=utcnow(), version=Product.version + 1)
+            .returning(Product.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    found = set(deleted)
+    return sorted(found), [product_id for product_id in wanted if product_id not in found]

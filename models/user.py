@@ -2,14 +2,24 @@
 
 import enum
 from contextlib import suppress
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import CheckConstraint, Index, Integer, String, select
+from sqlalchemy import CheckConstraint, Index, Integer, Select, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import IdType, TimestampedMixin, db, transaction
-from models.errors import ConflictError, InvalidCredentialsError, NotFoundError
+from models.base import (
+    IdType,
+    SoftDeleteMixin,
+    TimestampedMixin,
+    db,
+    order_by,
+    transaction,
+    unicode_lower,
+    utcnow,
+)
+from models.errors import ConflictError, ForbiddenError, InvalidCredentialsError, NotFoundError
 
 
 class Role(enum.StrEnum):
@@ -64,7 +74,7 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-class User(TimestampedMixin, db.Model):
+class User(TimestampedMixin, SoftDeleteMixin, db.Model):
     """A person who can log in: a customer or an admin."""
 
     __tablename__ = "users"
@@ -123,17 +133,111 @@ def get_user(user_id: int) -> User:
     return user
 
 
-def create_user(*, email: str, password: str, name: str, role: Role = Role.CUSTOMER) -> User:
+def _duplicate_email(email: str) -> str:
+    return f"A user with email {email} already exists"
+
+
+def create_user(
+    *,
+    email: str,
+    password: str,
+    name: str,
+    role: Role = Role.CUSTOMER,
+    age: int | None = None,
+) -> User:
     """Create a user; a live user with the same email is a ``ConflictError``."""
     email = normalize_email(email)
-    conflict = f"A user with email {email} already exists"
-    with transaction(conflict=conflict):
+    with transaction(conflict=_duplicate_email(email)):
         if find_user_by_email(email) is not None:
-            raise ConflictError(conflict)
-        user = User(email=email, name=name, role=Role(role).value)
+            raise ConflictError(_duplicate_email(email))
+        user = User(email=email, name=name, role=Role(role).value, age=age)
         user.set_password(password)
         db.session.add(user)
     return user
+
+
+# The orderings a client may ask for; anything else never reaches SQL.
+USER_SORTS = {"name": User.name, "email": User.email, "created_at": User.created_at}
+
+
+def user_query(
+    *,
+    email: str | None = None,
+    role: str | None = None,
+    q: str | None = None,
+    sort: str | None = None,
+) -> Select:
+    """Build the select for a filtered, sorted listing of live users."""
+    query = select(User).where(User.deleted_at.is_(None))
+    if email:
+        query = query.where(User.email == normalize_email(email))
+    if role:
+        query = query.where(User.role == Role(role).value)
+    if q:
+        query = query.where(unicode_lower(User.name).contains(q.lower(), autoescape=True))
+    return query.order_by(*order_by(USER_SORTS, sort, User.id))
+
+
+EDITABLE_FIELDS = frozenset({"email", "name", "age", "role", "password"})
+
+
+def visible_user(*, actor: User, user_id: int) -> User:
+    """Return user ``user_id`` if ``actor`` may see it: themself, or anyone for an admin."""
+    if not actor.is_admin and actor.id != user_id:
+        raise ForbiddenError("You can only access your own account")
+    return get_user(user_id)
+
+
+def update_user(*, actor: User, user_id: int, **changes: Any) -> User:
+    """Change the given fields of a user (PATCH semantics).
+
+    A user may change their own account; only an admin may change someone
+    else's, or any ``role`` (a ``ForbiddenError`` otherwise).
+    """
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"not editable: {sorted(unknown)}")
+    if "role" in changes and not actor.is_admin:
+        raise ForbiddenError("Only an admin can change a role")
+    user = visible_user(actor=actor, user_id=user_id)
+    if "email" in changes:
+        changes["email"] = normalize_email(changes["email"])
+    email = changes.get("email", user.email)
+    with transaction(conflict=_duplicate_email(email)):
+        if "email" in changes:
+            taken = find_user_by_email(email)
+            if taken is not None and taken.id != user.id:
+                raise ConflictError(_duplicate_email(email))
+        if "password" in changes:
+            user.set_password(changes.pop("password"))
+        if "role" in changes:
+            changes["role"] = Role(changes["role"]).value
+        for field, value in changes.items():
+            setattr(user, field, value)
+    return user
+
+
+def replace_user(
+    *,
+    actor: User,
+    user_id: int,
+    email: str,
+    name: str,
+    age: int | None = None,
+    **optional: Any,
+) -> User:
+    """Replace a user's profile (PUT semantics): an omitted ``age`` is cleared.
+
+    ``optional`` may carry ``role`` and ``password``, which are kept when omitted.
+    """
+    return update_user(actor=actor, user_id=user_id, email=email, name=name, age=age, **optional)
+
+
+def delete_user(*, user_id: int) -> None:
+    """Soft-delete a user: no more logins, existing tokens refused, orders kept."""
+    user = get_user(user_id)
+    with transaction():
+        user.deleted_at = utcnow()
 
 
 def authenticate(*, email: str, password: str) -> User:

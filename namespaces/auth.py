@@ -6,71 +6,23 @@ from flask_restx import Namespace, fields
 
 from api.auth import auth_required, public, revoke_current_token
 from api.errors import BODY_PROBLEMS, problems
-from api.fields import Timestamp, links, text
+from api.fields import text
 from api.http import no_content
 from api.ratelimit import limited_by
 from api.restx import Resource
-from models.user import (
-    EMAIL_MAX_LENGTH,
-    EMAIL_PATTERN,
-    MAX_AGE,
-    NAME_MAX_LENGTH,
-    PASSWORD_MAX_LENGTH,
-    PASSWORD_MIN_LENGTH,
-    Role,
-    authenticate,
-    create_user,
-)
+from models.user import EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH, authenticate, create_user
+from namespaces.users import User, email_field, name_field, password_field
 
 ns = Namespace(
     "auth", description="Register, log in, refresh and revoke tokens", path="/api/v1/auth"
 )
 
-UserLinks = links(ns, "UserLinks", "/api/v1/auth/me")
-User = ns.model(
-    "User",
-    {
-        "id": fields.Integer(required=True, readonly=True, example=1, description="User id"),
-        "email": fields.String(required=True, example="ada@example.com", description="Login email"),
-        "name": fields.String(required=True, example="Ada Lovelace", description="Display name"),
-        "age": fields.Integer(min=0, max=MAX_AGE, example=36, description="Age, when given"),
-        "role": fields.String(
-            required=True, enum=[r.value for r in Role], example="customer", description="Role"
-        ),
-        "created_at": Timestamp(required=True, readonly=True, description="Creation time (UTC)"),
-        "updated_at": Timestamp(required=True, readonly=True, description="Last change (UTC)"),
-        "_links": fields.Nested(
-            UserLinks,
-            required=True,
-            attribute=lambda user: {"self": url_for("api.auth_me")},
-        ),
-    },
-)
 RegisterInput = ns.model(
     "RegisterInput",
     {
-        "email": text(
-            "Login email; compared case-insensitively",
-            required=True,
-            min_length=3,
-            max_length=EMAIL_MAX_LENGTH,
-            pattern=EMAIL_PATTERN,
-            example="ada@example.com",
-        ),
-        "password": text(
-            "Password",
-            required=True,
-            min_length=PASSWORD_MIN_LENGTH,
-            max_length=PASSWORD_MAX_LENGTH,
-            example="correct horse battery",
-        ),
-        "name": text(
-            "Display name",
-            required=True,
-            min_length=1,
-            max_length=NAME_MAX_LENGTH,
-            example="Ada Lovelace",
-        ),
+        "email": email_field(required=True),
+        "password": password_field(required=True),
+        "name": name_field(required=True),
     },
     strict=True,
 )
@@ -143,7 +95,7 @@ class Register(Resource):
     def post(self):
         """Register a customer account (the role is always customer)."""
         user = create_user(**ns.payload)
-        return user, 201, {"Location": url_for("api.auth_me")}
+        return user, 201, {"Location": url_for("api.users_user_item", user_id=user.id)}
 
 
 @ns.route("/login")

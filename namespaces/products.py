@@ -5,7 +5,7 @@ from flask_restx import Namespace, fields
 
 from api.auth import auth_required, public
 from api.errors import BODY_PROBLEMS, problems
-from api.fields import MAX_ID, Timestamp, links, text
+from api.fields import Timestamp, id_param, id_route, links, text
 from api.http import no_content
 from api.pagination import page_model, page_parser, paginate
 from api.parsers import boolean, bounded_int, bounded_text
@@ -121,14 +121,6 @@ list_parser.add_argument(
     help="Order by this field; a leading - sorts descending. Default: id",
 )
 
-ID_PARAM = {
-    "in": "path",
-    "type": "integer",
-    "minimum": 1,
-    "maximum": MAX_ID,
-    "description": "Product id",
-}
-
 
 @ns.route("")
 class ProductList(Resource):
@@ -160,8 +152,8 @@ class ProductList(Resource):
         )
 
 
-@ns.route(f"/<int(min=1, max={MAX_ID}):product_id>")
-@ns.doc(params={"product_id": ID_PARAM})
+@ns.route(id_route("product_id"))
+@ns.doc(params={"product_id": id_param("Product id")})
 class ProductItem(Resource):
     """One product."""
 

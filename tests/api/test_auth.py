@@ -64,12 +64,13 @@ def test_register_creates_a_customer_and_returns_it(client, in_app):
     response = register(client, email="Ada@Example.com")
 
     assert response.status_code == 201
-    assert response.headers["Location"].endswith(ME)
     body = response.get_json()
+    assert response.headers["Location"].endswith(f"/api/v1/users/{body['id']}")
     assert body["email"] == "ada@example.com"
     assert body["name"] == "Ada Lovelace"
     assert body["role"] == "customer"
-    assert body["_links"]["self"].endswith(ME)
+    assert body["_links"]["self"] == f"/api/v1/users/{body['id']}"
+    assert body["_links"]["orders"] == f"/api/v1/users/{body['id']}/orders"
     assert not {"password", "password_hash"} & set(body)
     assert PASSWORD not in response.get_data(as_text=True)
     stored = in_app(find_user_by_email, "ada@example.com")

@@ -1,0 +1,234 @@
+"""Orders: customers place and cancel their own; admins see all and move them along."""
+
+from flask import url_for
+from flask_jwt_extended import current_user
+from flask_restx import Namespace, fields, marshal
+
+from api.auth import auth_required
+from api.errors import BODY_PROBLEMS, problems
+from api.fields import MAX_ID, Timestamp, id_param, id_route, links
+from api.pagination import page_model, page_parser, paginate
+from api.parsers import bounded_int, make_parser, token, utc_datetime
+from api.restx import Resource
+from models.order import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    MAX_ITEMS,
+    MAX_QUANTITY,
+    ORDER_SORTS,
+    Status,
+    change_status,
+    get_order,
+    order_query,
+    place_order,
+)
+
+ns = Namespace(
+    "orders",
+    description="Place, read and cancel orders; admins move them through their states",
+    path="/api/v1/orders",
+)
+
+STATUSES = [status.value for status in Status]
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+OrderLineLinks = links(ns, "OrderLineLinks", "/api/v1/products/1")
+OrderLine = ns.model(
+    "OrderLine",
+    {
+        "product_id": fields.Integer(required=True, example=1, description="The product"),
+        "quantity": fields.Integer(required=True, min=1, example=2, description="Units"),
+        "unit_price_cents": fields.Integer(
+            required=True, min=0, example=1299, description="Price per unit when ordered"
+        ),
+        "_links": fields.Nested(
+            OrderLineLinks,
+            required=True,
+            attribute=lambda item: {
+                "self": url_for("api.products_product_item", product_id=item.product_id)
+            },
+        ),
+    },
+)
+OrderLinks = links(ns, "OrderLinks", "/api/v1/orders/1", user=("The owner", "/api/v1/users/1"))
+Order = ns.model(
+    "Order",
+    {
+        "id": fields.Integer(required=True, readonly=True, example=1, description="Order id"),
+        "user_id": fields.Integer(required=True, example=1, description="The owner"),
+        "status": fields.String(
+            required=True, enum=STATUSES, example="pending", description="State"
+        ),
+        "total_cents": fields.Integer(
+            required=True, min=0, example=2598, description="Sum of quantity x unit price"
+        ),
+        "items": fields.List(fields.Nested(OrderLine), required=True, description="Product lines"),
+        "created_at": Timestamp(required=True, readonly=True, description="Placed at (UTC)"),
+        "updated_at": Timestamp(required=True, readonly=True, description="Last change (UTC)"),
+        "_links": fields.Nested(
+            OrderLinks,
+            required=True,
+            attribute=lambda order: {
+                "self": url_for("api.orders_order_item", order_id=order.id),
+                "user": url_for("api.users_user_item", user_id=order.user_id),
+            },
+        ),
+    },
+)
+OrderLineInput = ns.model(
+    "OrderLineInput",
+    {
+        "product_id": fields.Integer(
+            required=True, min=1, max=MAX_ID, example=1, description="A live product's id"
+        ),
+        "quantity": fields.Integer(
+            required=True, min=1, max=MAX_QUANTITY, example=2, description="Units to buy"
+        ),
+    },
+    strict=True,
+)
+OrderInput = ns.model(
+    "OrderInput",
+    {
+        "items": fields.List(
+            fields.Nested(OrderLineInput),
+            required=True,
+            min_items=1,
+            max_items=MAX_ITEMS,
+            description="What to buy; the same product twice is one line",
+        ),
+    },
+    strict=True,
+)
+StatusInput = ns.model(
+    "OrderStatusInput",
+    {
+        "status": fields.String(
+            required=True,
+            enum=STATUSES,
+            example="cancelled",
+            description="The new state: admins move pending→paid→shipped→delivered; "
+            "owners and admins cancel pending or paid orders",
+        )
+    },
+    strict=True,
+)
+OrderPage = page_model(ns, "OrderPage", Order)
+
+list_parser = page_parser()
+list_parser.add_argument("status", choices=STATUSES, location="args", help="Only this state")
+list_parser.add_argument(
+    "user_id", type=bounded_int(1, MAX_ID), location="args", help="Only this user's (admins)"
+)
+list_parser.add_argument(
+    "created_from",
+    type=utc_datetime,
+    location="args",
+    help="Placed at or after this RFC 3339 time",
+)
+list_parser.add_argument(
+    "created_to", type=utc_datetime, location="args", help="Placed before this time"
+)
+list_parser.add_argument(
+    "sort",
+    location="args",
+    choices=[*ORDER_SORTS, *(f"-{key}" for key in ORDER_SORTS)],
+    help="Order by this field; a leading - sorts descending. Default: id",
+)
+
+key_parser = make_parser()
+key_parser.add_argument(
+    IDEMPOTENCY_HEADER,
+    dest="idempotency_key",
+    type=token(IDEMPOTENCY_KEY_MAX_LENGTH),
+    location="headers",
+    help="Makes retries safe",
+)
+IDEMPOTENCY_PARAM = {
+    "in": "header",
+    "type": "string",
+    "minLength": 1,
+    "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
+    "pattern": "^[!-~]+$",
+    "description": "Any unique string (a UUID): a retry with the same key and body returns "
+    "the original response instead of placing a second order; the same key with another "
+    "body is a 409. Keys are remembered for 24 hours, per user.",
+}
+
+
+def order_location(order_id: int) -> str:
+    """The URL of an order."""
+    return url_for("api.orders_order_item", order_id=order_id)
+
+
+@ns.route("")
+class OrderList(Resource):
+    """Orders as a collection."""
+
+    @ns.doc(id="listOrders")
+    @auth_required(ns)
+    @ns.expect(list_parser)
+    @problems(ns, 400, 422, 429)
+    @ns.marshal_with(OrderPage, skip_none=True)
+    def get(self):
+        """List your orders (admins: everyone's), filtered by status, user and date."""
+        args = list_parser.parse_args()
+        page, per_page = args.pop("page"), args.pop("per_page")
+        return paginate(order_query(viewer=current_user, **args), page=page, per_page=per_page)
+
+    @ns.doc(id="createOrder", params={IDEMPOTENCY_HEADER: IDEMPOTENCY_PARAM})
+    @auth_required(ns)
+    @ns.expect(OrderInput, validate=True)
+    @problems(
+        ns,
+        *BODY_PROBLEMS,
+        404,
+        409,
+        429,
+        d404="A product does not exist (the detail names it)",
+        d409="Not enough stock (the detail names the product and what is left), "
+        "or the Idempotency-Key was used with another body",
+    )
+    @ns.response(201, "Placed", Order)
+    def post(self):
+        """Place an order: every item or none; stock is taken in the same transaction."""
+        key = key_parser.parse_args()["idempotency_key"]
+        placed = place_order(
+            user=current_user,
+            items=ns.payload["items"],
+            idempotency_key=key,
+            receipt=lambda order: marshal(order, Order),
+        )
+        return placed.receipt, 201, {"Location": order_location(placed.order.id)}
+
+
+@ns.route(id_route("order_id"))
+@ns.doc(params={"order_id": id_param("Order id")})
+class OrderItem(Resource):
+    """One order."""
+
+    @ns.doc(id="getOrder")
+    @auth_required(ns)
+    @problems(ns, 404, 429, d404="No such order, or not yours")
+    @ns.marshal_with(Order)
+    def get(self, order_id):
+        """Return an order (its owner or an admin; anyone else gets 404)."""
+        return get_order(order_id, viewer=current_user)
+
+    @ns.doc(id="updateOrderStatus")
+    @auth_required(ns)
+    @ns.expect(StatusInput, validate=True)
+    @problems(
+        ns,
+        *BODY_PROBLEMS,
+        403,
+        404,
+        409,
+        429,
+        d403="Owners may only cancel",
+        d404="No such order, or not yours",
+        d409="Not a legal move from the current state (the detail lists the legal ones)",
+    )
+    @ns.marshal_with(Order)
+    def patch(self, order_id):
+        """Move an order to a new status; cancelling puts its items back in stock."""
+        return change_status(order_id=order_id, status=ns.payload["status"], actor=current_user)

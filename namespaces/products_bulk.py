@@ -1,0 +1,96 @@
+"""Bulk catalog operations (admin): many products created or deleted in one request.
+
+They extend the ``products`` namespace; the module is separate to keep each
+file about one thing.
+"""
+
+from flask import url_for
+from flask_restx import fields
+
+from api.auth import auth_required
+from api.errors import BODY_PROBLEMS, problems
+from api.fields import MAX_ID
+from api.restx import Resource
+from models.product import MAX_BULK, create_products, delete_products
+from namespaces.products import Product, ProductInput, ns
+
+BulkCreate = ns.model(
+    "ProductBulkCreate",
+    {
+        "items": fields.List(
+            fields.Nested(ProductInput),
+            required=True,
+            min_items=1,
+            max_items=MAX_BULK,
+            description=f"Up to {MAX_BULK} products, created together or not at all",
+        )
+    },
+    strict=True,
+)
+BulkCreated = ns.model(
+    "ProductBulkCreated",
+    {
+        "items": fields.List(
+            fields.Nested(Product), required=True, description="The created products, in order"
+        )
+    },
+)
+BulkDelete = ns.model(
+    "ProductBulkDelete",
+    {
+        "ids": fields.List(
+            fields.Integer(min=1, max=MAX_ID, example=1),
+            required=True,
+            min_items=1,
+            max_items=MAX_BULK,
+            description="Ids of the products to delete",
+        )
+    },
+    strict=True,
+)
+BulkDeleted = ns.model(
+    "ProductBulkDeleted",
+    {
+        "deleted": fields.Integer(required=True, min=0, example=2, description="How many"),
+        "deleted_ids": fields.List(
+            fields.Integer(example=1), required=True, description="Ids deleted now"
+        ),
+        "not_found": fields.List(
+            fields.Integer(example=99),
+            required=True,
+            description="Ids with no live product (unknown or already deleted)",
+        ),
+    },
+)
+
+
+@ns.route("/bulk")
+class ProductBulk(Resource):
+    """Many products at once."""
+
+    @ns.doc(id="createProductsBulk")
+    @auth_required(ns, admin=True)
+    @ns.expect(BulkCreate, validate=True)
+    @problems(
+        ns,
+        *BODY_PROBLEMS,
+        409,
+        429,
+        d422="An item breaks a bound; errors are keyed items.<index>.<field>, nothing written",
+        d409="A SKU repeats in the batch or is in use; nothing written",
+    )
+    @ns.marshal_with(BulkCreated, code=201, description="All created")
+    def post(self):
+        """Create up to 500 products in one transaction: all of them or none (admin)."""
+        created = create_products(items=ns.payload["items"])
+        return {"items": created}, 201, {"Location": url_for("api.products_product_list")}
+
+    @ns.doc(id="deleteProductsBulk")
+    @auth_required(ns, admin=True)
+    @ns.expect(BulkDelete, validate=True)
+    @problems(ns, *BODY_PROBLEMS, 429)
+    @ns.marshal_with(BulkDeleted)
+    def delete(self):
+        """Soft-delete many products (admin); reports which ids were not found."""
+        deleted, not_found = delete_products(ids=ns.payload["ids"])
+        return {"deleted": len(deleted), "deleted_ids": deleted, "not_found": not_found}

@@ -1,0 +1,244 @@
+"""User accounts: admins manage everyone, a user manages their own."""
+
+from flask import url_for
+from flask_jwt_extended import current_user
+from flask_restx import Namespace, fields
+
+from api.auth import auth_required
+from api.errors import BODY_PROBLEMS, problems
+from api.fields import Timestamp, id_param, id_route, links, text
+from api.http import no_content
+from api.pagination import page_model, page_parser, paginate
+from api.parsers import bounded_text
+from api.restx import Resource
+from models.order import order_query
+from models.user import (
+    EMAIL_MAX_LENGTH,
+    EMAIL_PATTERN,
+    MAX_AGE,
+    NAME_MAX_LENGTH,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    USER_SORTS,
+    Role,
+    create_user,
+    delete_user,
+    replace_user,
+    update_user,
+    user_query,
+    visible_user,
+)
+from namespaces import orders
+
+ns = Namespace(
+    "users",
+    description="Accounts: admins manage every user; a user reads and edits their own",
+    path="/api/v1/users",
+)
+
+ROLES = [role.value for role in Role]
+UserLinks = links(
+    ns,
+    "UserLinks",
+    "/api/v1/users/1",
+    orders=("The user's orders", "/api/v1/users/1/orders"),
+)
+User = ns.model(
+    "User",
+    {
+        "id": fields.Integer(required=True, readonly=True, example=1, description="User id"),
+        "email": fields.String(required=True, example="ada@example.com", description="Login email"),
+        "name": fields.String(required=True, example="Ada Lovelace", description="Display name"),
+        "age": fields.Integer(min=0, max=MAX_AGE, example=36, description="Age, when given"),
+        "role": fields.String(required=True, enum=ROLES, example="customer", description="Role"),
+        "created_at": Timestamp(required=True, readonly=True, description="Creation time (UTC)"),
+        "updated_at": Timestamp(required=True, readonly=True, description="Last change (UTC)"),
+        "_links": fields.Nested(
+            UserLinks,
+            required=True,
+            attribute=lambda user: {
+                "self": url_for("api.users_user_item", user_id=user.id),
+                "orders": url_for("api.users_user_orders", user_id=user.id),
+            },
+        ),
+    },
+)
+
+
+def email_field(*, required: bool):
+    """The email input field, shared with registration."""
+    return text(
+        "Login email; compared case-insensitively, unique among live users",
+        required=required,
+        min_length=3,
+        max_length=EMAIL_MAX_LENGTH,
+        pattern=EMAIL_PATTERN,
+        example="ada@example.com",
+    )
+
+
+def password_field(*, required: bool):
+    """The password input field, shared with registration; never returned."""
+    return text(
+        "Password; stored only as an argon2id hash",
+        required=required,
+        min_length=PASSWORD_MIN_LENGTH,
+        max_length=PASSWORD_MAX_LENGTH,
+        example="correct horse battery",
+    )
+
+
+def name_field(*, required: bool):
+    """The display-name input field, shared with registration."""
+    return text(
+        "Display name",
+        required=required,
+        min_length=1,
+        max_length=NAME_MAX_LENGTH,
+        example="Ada Lovelace",
+    )
+
+
+def _input_fields(*, required: bool, password_required: bool) -> dict:
+    return {
+        "email": email_field(required=required),
+        "name": name_field(required=required),
+        "password": password_field(required=password_required),
+        "age": fields.Integer(min=0, max=MAX_AGE, example=36, description="Age in years"),
+        "role": fields.String(
+            enum=ROLES, example="customer", description="Only an admin may set it; default customer"
+        ),
+    }
+
+
+UserCreate = ns.model(
+    "UserCreate", _input_fields(required=True, password_required=True), strict=True
+)
+UserReplace = ns.model(
+    "UserReplace", _input_fields(required=True, password_required=False), strict=True
+)
+UserPatch = ns.model(
+    "UserPatch", _input_fields(required=False, password_required=False), strict=True
+)
+UserPage = page_model(ns, "UserPage", User)
+
+list_parser = page_parser()
+list_parser.add_argument(
+    "email", type=bounded_text(EMAIL_MAX_LENGTH), location="args", help="Exact email (any case)"
+)
+list_parser.add_argument("role", choices=ROLES, location="args", help="Only users with this role")
+list_parser.add_argument(
+    "q", type=bounded_text(100), location="args", help="Name contains this text (any case)"
+)
+list_parser.add_argument(
+    "sort",
+    location="args",
+    choices=[*USER_SORTS, *(f"-{key}" for key in USER_SORTS)],
+    help="Order by this field; a leading - sorts descending. Default: id",
+)
+
+USER_ROUTE = id_route("user_id")
+
+
+@ns.route("")
+class UserList(Resource):
+    """Every account (admins only)."""
+
+    @ns.doc(id="listUsers")
+    @auth_required(ns, admin=True)
+    @ns.expect(list_parser)
+    @problems(ns, 400, 422, 429)
+    @ns.marshal_with(UserPage, skip_none=True)
+    def get(self):
+        """List live users: filtered, sorted and paged (admin)."""
+        args = list_parser.parse_args()
+        page, per_page = args.pop("page"), args.pop("per_page")
+        return paginate(user_query(**args), page=page, per_page=per_page)
+
+    @ns.doc(id="createUser")
+    @auth_required(ns, admin=True)
+    @ns.expect(UserCreate, validate=True)
+    @problems(ns, *BODY_PROBLEMS, 409, 429, d409="The email is already registered")
+    @ns.marshal_with(User, code=201, skip_none=True, description="Created")
+    def post(self):
+        """Create a user with any role (admin)."""
+        user = create_user(**ns.payload)
+        return user, 201, {"Location": url_for("api.users_user_item", user_id=user.id)}
+
+
+@ns.route(USER_ROUTE)
+@ns.doc(params={"user_id": id_param("User id")})
+class UserItem(Resource):
+    """One account."""
+
+    @ns.doc(id="getUser")
+    @auth_required(ns)
+    @problems(ns, 403, 404, 429, d403="Not your account, and you are not an admin")
+    @ns.marshal_with(User, skip_none=True)
+    def get(self, user_id):
+        """Return a user (the user themself or an admin)."""
+        return visible_user(actor=current_user, user_id=user_id)
+
+    @ns.doc(id="replaceUser")
+    @auth_required(ns)
+    @ns.expect(UserReplace, validate=True)
+    @problems(
+        ns,
+        *BODY_PROBLEMS,
+        403,
+        404,
+        409,
+        429,
+        d403="Not your account, or a role change by a non-admin",
+        d409="The email is already registered",
+    )
+    @ns.marshal_with(User, skip_none=True)
+    def put(self, user_id):
+        """Replace a user's profile; an omitted age is cleared (self or admin)."""
+        return replace_user(actor=current_user, user_id=user_id, **ns.payload)
+
+    @ns.doc(id="updateUser")
+    @auth_required(ns)
+    @ns.expect(UserPatch, validate=True)
+    @problems(
+        ns,
+        *BODY_PROBLEMS,
+        403,
+        404,
+        409,
+        429,
+        d403="Not your account, or a role change by a non-admin",
+        d409="The email is already registered",
+    )
+    @ns.marshal_with(User, skip_none=True)
+    def patch(self, user_id):
+        """Change some of a user's fields (self or admin; role: admin only)."""
+        return update_user(actor=current_user, user_id=user_id, **ns.payload)
+
+    @ns.doc(id="deleteUser")
+    @auth_required(ns, admin=True)
+    @problems(ns, 404, 429)
+    @ns.response(204, "Deleted: no more logins, tokens refused, orders kept")
+    def delete(self, user_id):
+        """Soft-delete a user (admin): they cannot log in and their tokens stop working."""
+        delete_user(user_id=user_id)
+        return no_content()
+
+
+@ns.route(f"{USER_ROUTE}/orders")
+@ns.doc(params={"user_id": id_param("User id")})
+class UserOrders(Resource):
+    """A user's orders, nested under the user."""
+
+    @ns.doc(id="listUserOrders")
+    @auth_required(ns)
+    @ns.expect(orders.list_parser)
+    @problems(ns, 400, 403, 404, 422, 429, d403="Not your account, and you are not an admin")
+    @ns.marshal_with(orders.OrderPage, skip_none=True)
+    def get(self, user_id):
+        """List one user's orders (the user themself or an admin), filtered like /orders."""
+        visible_user(actor=current_user, user_id=user_id)
+        args = orders.list_parser.parse_args()
+        page, per_page = args.pop("page"), args.pop("per_page")
+        args["user_id"] = user_id
+        return paginate(order_query(viewer=current_user, **args), page=page, per_page=per_page)
