@@ -13,7 +13,13 @@ from flask_restx import Model, fields
 from jwt.exceptions import ExpiredSignatureError, PyJWTError
 from werkzeug.exceptions import HTTPException
 
-from models import ConflictError, ForbiddenError, InvalidCredentialsError, NotFoundError
+from models import (
+    ConflictError,
+    ForbiddenError,
+    InvalidCredentialsError,
+    NotFoundError,
+    PreconditionFailedError,
+)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -63,6 +69,7 @@ PROBLEM_DESCRIPTIONS = {
     403: "Authenticated, but not allowed",
     404: "No such resource",
     409: "Conflicts with the current state",
+    412: "If-Match names a version that is no longer current",
     413: "Request body too large",
     415: "Request body is not application/json",
     422: "A value breaks a documented bound (length, range, pattern, enum)",
@@ -126,6 +133,8 @@ def _translate(error: BaseException) -> ApiProblem:
         return ApiProblem(409, error.detail)
     if isinstance(error, ForbiddenError):
         return ApiProblem(403, error.detail)
+    if isinstance(error, PreconditionFailedError):
+        return ApiProblem(412, error.detail)
     if isinstance(error, InvalidCredentialsError):
         return unauthorized(error.detail)
     if isinstance(error, ExpiredSignatureError):

@@ -45,6 +45,12 @@ class StorefrontSwagger(Swagger):
             "500",
             {"description": PROBLEM_DESCRIPTIONS[500], "schema": {"$ref": "#/definitions/Problem"}},
         )
+        conditional = {"304", "412"} & set(operation["responses"])
+        if conditional and "200" in operation["responses"]:
+            operation["responses"]["200"].setdefault("headers", {})["ETag"] = {
+                "type": "string",
+                "description": "The resource's version; send it in If-None-Match or If-Match",
+            }
         for status, headers in CONVENTIONAL_HEADERS.items():
             response = operation["responses"].get(status)
             if response is not None:

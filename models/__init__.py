@@ -11,6 +11,7 @@ from models.errors import (
     ForbiddenError,
     InvalidCredentialsError,
     NotFoundError,
+    PreconditionFailedError,
 )
 from models.order import IdempotencyKey, Order, OrderItem, Status
 from models.product import Product
@@ -26,6 +27,7 @@ __all__ = [
     "NotFoundError",
     "Order",
     "OrderItem",
+    "PreconditionFailedError",
     "Product",
     "RevokedToken",
     "Role",

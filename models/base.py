@@ -13,7 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.functions import FunctionElement
 
-from models.errors import ConflictError
+from models.errors import ConflictError, PreconditionFailedError
 
 # Stable constraint names, so Alembic can alter and drop them on every backend.
 NAMING_CONVENTION = {
@@ -59,6 +59,15 @@ class TimestampedMixin:
     @declared_attr.directive
     def __mapper_args__(cls) -> dict:  # noqa: N805 (a class-level directive)
         return {"version_id_col": cls.__table__.c.version}
+
+
+def check_version(obj, expected: frozenset[int] | None, *, entity: str) -> None:
+    """Refuse to change ``obj`` unless it is at one of the ``expected`` versions.
+
+    ``None`` means the client stated no precondition (no ``If-Match``).
+    """
+    if expected is not None and obj.version not in expected:
+        raise PreconditionFailedError(entity, obj.id, obj.version)
 
 
 class SoftDeleteMixin:

@@ -26,6 +26,16 @@ class ConflictError(DomainError):
     """The change contradicts the current state: a duplicate, a stale version."""
 
 
+class PreconditionFailedError(DomainError):
+    """The client edited a version of the object that is no longer current."""
+
+    def __init__(self, entity: str, key: object, current: int):
+        super().__init__(
+            f"{entity} {key} is at version {current}, not the one you edited; "
+            "fetch it again and retry"
+        )
+
+
 class ForbiddenError(DomainError):
     """The actor is known but may not do this."""
 

@@ -24,7 +24,15 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
-from models.base import IdType, TimestampedMixin, db, order_by, transaction, utcnow
+from models.base import (
+    IdType,
+    TimestampedMixin,
+    check_version,
+    db,
+    order_by,
+    transaction,
+    utcnow,
+)
 from models.errors import ConflictError, ForbiddenError, NotFoundError
 from models.product import Product
 from models.user import User
@@ -290,13 +298,20 @@ def order_query(
     return query.order_by(*order_by(ORDER_SORTS, sort, Order.id))
 
 
-def change_status(*, order_id: int, status: str, actor: User) -> Order:
+def change_status(
+    *,
+    order_id: int,
+    status: str,
+    actor: User,
+    expected_version: frozenset[int] | None = None,
+) -> Order:
     """Move an order to ``status``: admins along any legal transition, owners only to cancel.
 
     An illegal move is a ``ConflictError`` naming the allowed ones; cancelling
     puts every item's quantity back in stock.
     """
     order = get_order(order_id, viewer=actor)
+    check_version(order, expected_version, entity="Order")
     target = Status(status)
     current = Status(order.status)
     if not actor.is_admin and target is not Status.CANCELLED:

@@ -9,6 +9,7 @@ from models.base import (
     IdType,
     SoftDeleteMixin,
     TimestampedMixin,
+    check_version,
     db,
     order_by,
     transaction,
@@ -127,11 +128,19 @@ def create_product(
 
 
 def replace_product(
-    *, product_id: int, sku: str, name: str, price_cents: int, stock: int = 0, description: str = ""
+    *,
+    product_id: int,
+    sku: str,
+    name: str,
+    price_cents: int,
+    stock: int = 0,
+    description: str = "",
+    expected_version: frozenset[int] | None = None,
 ) -> Product:
     """Replace every client-owned field of a product (PUT semantics)."""
     return update_product(
         product_id=product_id,
+        expected_version=expected_version,
         sku=sku,
         name=name,
         price_cents=price_cents,
@@ -143,12 +152,19 @@ def replace_product(
 EDITABLE_FIELDS = frozenset({"sku", "name", "description", "price_cents", "stock"})
 
 
-def update_product(*, product_id: int, **changes: Any) -> Product:
-    """Change the given fields of a product (PATCH semantics)."""
+def update_product(
+    *, product_id: int, expected_version: frozenset[int] | None = None, **changes: Any
+) -> Product:
+    """Change the given fields of a product (PATCH semantics).
+
+    With ``expected_version`` (from ``If-Match``), a product changed since the
+    client read it is a ``PreconditionFailedError``.
+    """
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
         raise TypeError(f"not editable: {sorted(unknown)}")
     product = get_product(product_id)
+    check_version(product, expected_version, entity="Product")
     sku = changes.get("sku", product.sku)
     with transaction(conflict=_duplicate_sku(sku)):
         if "sku" in changes and _live_sku_taken(sku, except_id=product.id):
@@ -158,9 +174,10 @@ def update_product(*, product_id: int, **changes: Any) -> Product:
     return product
 
 
-def delete_product(*, product_id: int) -> None:
+def delete_product(*, product_id: int, expected_version: frozenset[int] | None = None) -> None:
     """Soft-delete a product: it answers 404 and leaves listings, orders keep it."""
     product = get_product(product_id)
+    check_version(product, expected_version, entity="Product")
     with transaction():
         product.deleted_at = utcnow()
 

@@ -13,6 +13,7 @@ from models.base import (
     IdType,
     SoftDeleteMixin,
     TimestampedMixin,
+    check_version,
     db,
     order_by,
     transaction,
@@ -188,7 +189,13 @@ def visible_user(*, actor: User, user_id: int) -> User:
     return get_user(user_id)
 
 
-def update_user(*, actor: User, user_id: int, **changes: Any) -> User:
+def update_user(
+    *,
+    actor: User,
+    user_id: int,
+    expected_version: frozenset[int] | None = None,
+    **changes: Any,
+) -> User:
     """Change the given fields of a user (PATCH semantics).
 
     A user may change their own account; only an admin may change someone
@@ -200,6 +207,7 @@ def update_user(*, actor: User, user_id: int, **changes: Any) -> User:
     if "role" in changes and not actor.is_admin:
         raise ForbiddenError("Only an admin can change a role")
     user = visible_user(actor=actor, user_id=user_id)
+    check_version(user, expected_version, entity="User")
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
     email = changes.get("email", user.email)
@@ -224,18 +232,28 @@ def replace_user(
     email: str,
     name: str,
     age: int | None = None,
+    expected_version: frozenset[int] | None = None,
     **optional: Any,
 ) -> User:
     """Replace a user's profile (PUT semantics): an omitted ``age`` is cleared.
 
     ``optional`` may carry ``role`` and ``password``, which are kept when omitted.
     """
-    return update_user(actor=actor, user_id=user_id, email=email, name=name, age=age, **optional)
+    return update_user(
+        actor=actor,
+        user_id=user_id,
+        expected_version=expected_version,
+        email=email,
+        name=name,
+        age=age,
+        **optional,
+    )
 
 
-def delete_user(*, user_id: int) -> None:
+def delete_user(*, user_id: int, expected_version: frozenset[int] | None = None) -> None:
     """Soft-delete a user: no more logins, existing tokens refused, orders kept."""
     user = get_user(user_id)
+    check_version(user, expected_version, entity="User")
     with transaction():
         user.deleted_at = utcnow()
 

@@ -5,6 +5,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token, curren
 from flask_restx import Namespace, fields
 
 from api.auth import auth_required, public, revoke_current_token
+from api.conditional import conditional_read, tagged
 from api.errors import BODY_PROBLEMS, problems
 from api.fields import text
 from api.http import no_content
@@ -148,7 +149,8 @@ class Me(Resource):
     @ns.doc(id="getCurrentUser")
     @auth_required(ns)
     @problems(ns, 429)
+    @conditional_read(ns)
     @ns.marshal_with(User, skip_none=True)
     def get(self):
         """Return the user the token belongs to."""
-        return current_user
+        return tagged(current_user)

@@ -5,6 +5,7 @@ from flask_jwt_extended import current_user
 from flask_restx import Namespace, fields, marshal
 
 from api.auth import auth_required
+from api.conditional import conditional_read, conditional_write, expected_version, tagged
 from api.errors import BODY_PROBLEMS, problems
 from api.fields import MAX_ID, Timestamp, id_param, id_route, links
 from api.pagination import page_model, page_parser, paginate
@@ -135,6 +136,9 @@ list_parser.add_argument(
     help="Order by this field; a leading - sorts descending. Default: id",
 )
 
+# The listing nested under /users/{user_id}/orders takes the user from the path.
+nested_list_parser = list_parser.copy().remove_argument("user_id")
+
 key_parser = make_parser()
 key_parser.add_argument(
     IDEMPOTENCY_HEADER,
@@ -209,10 +213,11 @@ class OrderItem(Resource):
     @ns.doc(id="getOrder")
     @auth_required(ns)
     @problems(ns, 404, 429, d404="No such order, or not yours")
+    @conditional_read(ns)
     @ns.marshal_with(Order)
     def get(self, order_id):
         """Return an order (its owner or an admin; anyone else gets 404)."""
-        return get_order(order_id, viewer=current_user)
+        return tagged(get_order(order_id, viewer=current_user))
 
     @ns.doc(id="updateOrderStatus")
     @auth_required(ns)
@@ -228,7 +233,14 @@ class OrderItem(Resource):
         d404="No such order, or not yours",
         d409="Not a legal move from the current state (the detail lists the legal ones)",
     )
+    @conditional_write(ns)
     @ns.marshal_with(Order)
     def patch(self, order_id):
         """Move an order to a new status; cancelling puts its items back in stock."""
-        return change_status(order_id=order_id, status=ns.payload["status"], actor=current_user)
+        order = change_status(
+            order_id=order_id,
+            status=ns.payload["status"],
+            actor=current_user,
+            expected_version=expected_version(),
+        )
+        return tagged(order)

@@ -4,6 +4,7 @@ from flask import url_for
 from flask_restx import Namespace, fields
 
 from api.auth import auth_required, public
+from api.conditional import conditional_read, conditional_write, expected_version, tagged
 from api.errors import BODY_PROBLEMS, problems
 from api.fields import Timestamp, id_param, id_route, links, text
 from api.http import no_content
@@ -160,34 +161,44 @@ class ProductItem(Resource):
     @ns.doc(id="getProduct")
     @public(ns)
     @problems(ns, 404, 429)
+    @conditional_read(ns)
     @ns.marshal_with(Product)
     def get(self, product_id):
         """Return a live product."""
-        return get_product(product_id)
+        return tagged(get_product(product_id))
 
     @ns.doc(id="replaceProduct")
     @auth_required(ns, admin=True)
     @ns.expect(ProductInput, validate=True)
     @problems(ns, *BODY_PROBLEMS, 404, 409, 429, d409="Another live product has this SKU")
+    @conditional_write(ns)
     @ns.marshal_with(Product)
     def put(self, product_id):
         """Replace a product's fields (admin); omitted optional fields reset."""
-        return replace_product(product_id=product_id, **ns.payload)
+        return tagged(
+            replace_product(
+                product_id=product_id, expected_version=expected_version(), **ns.payload
+            )
+        )
 
     @ns.doc(id="updateProduct")
     @auth_required(ns, admin=True)
     @ns.expect(ProductPatch, validate=True)
     @problems(ns, *BODY_PROBLEMS, 404, 409, 429, d409="Another live product has this SKU")
+    @conditional_write(ns)
     @ns.marshal_with(Product)
     def patch(self, product_id):
         """Change some of a product's fields (admin)."""
-        return update_product(product_id=product_id, **ns.payload)
+        return tagged(
+            update_product(product_id=product_id, expected_version=expected_version(), **ns.payload)
+        )
 
     @ns.doc(id="deleteProduct")
     @auth_required(ns, admin=True)
     @problems(ns, 404, 429)
+    @conditional_write(ns)
     @ns.response(204, "Deleted: the product answers 404 from now on")
     def delete(self, product_id):
         """Soft-delete a product (admin); it disappears from reads and listings."""
-        delete_product(product_id=product_id)
+        delete_product(product_id=product_id, expected_version=expected_version())
         return no_content()

@@ -5,6 +5,7 @@ from flask_jwt_extended import current_user
 from flask_restx import Namespace, fields
 
 from api.auth import auth_required
+from api.conditional import conditional_read, conditional_write, expected_version, tagged
 from api.errors import BODY_PROBLEMS, problems
 from api.fields import Timestamp, id_param, id_route, links, text
 from api.http import no_content
@@ -174,10 +175,11 @@ class UserItem(Resource):
     @ns.doc(id="getUser")
     @auth_required(ns)
     @problems(ns, 403, 404, 429, d403="Not your account, and you are not an admin")
+    @conditional_read(ns)
     @ns.marshal_with(User, skip_none=True)
     def get(self, user_id):
         """Return a user (the user themself or an admin)."""
-        return visible_user(actor=current_user, user_id=user_id)
+        return tagged(visible_user(actor=current_user, user_id=user_id))
 
     @ns.doc(id="replaceUser")
     @auth_required(ns)
@@ -192,10 +194,18 @@ class UserItem(Resource):
         d403="Not your account, or a role change by a non-admin",
         d409="The email is already registered",
     )
+    @conditional_write(ns)
     @ns.marshal_with(User, skip_none=True)
     def put(self, user_id):
         """Replace a user's profile; an omitted age is cleared (self or admin)."""
-        return replace_user(actor=current_user, user_id=user_id, **ns.payload)
+        return tagged(
+            replace_user(
+                actor=current_user,
+                user_id=user_id,
+                expected_version=expected_version(),
+                **ns.payload,
+            )
+        )
 
     @ns.doc(id="updateUser")
     @auth_required(ns)
@@ -210,18 +220,27 @@ class UserItem(Resource):
         d403="Not your account, or a role change by a non-admin",
         d409="The email is already registered",
     )
+    @conditional_write(ns)
     @ns.marshal_with(User, skip_none=True)
     def patch(self, user_id):
         """Change some of a user's fields (self or admin; role: admin only)."""
-        return update_user(actor=current_user, user_id=user_id, **ns.payload)
+        return tagged(
+            update_user(
+                actor=current_user,
+                user_id=user_id,
+                expected_version=expected_version(),
+                **ns.payload,
+            )
+        )
 
     @ns.doc(id="deleteUser")
     @auth_required(ns, admin=True)
     @problems(ns, 404, 429)
+    @conditional_write(ns)
     @ns.response(204, "Deleted: no more logins, tokens refused, orders kept")
     def delete(self, user_id):
         """Soft-delete a user (admin): they cannot log in and their tokens stop working."""
-        delete_user(user_id=user_id)
+        delete_user(user_id=user_id, expected_version=expected_version())
         return no_content()
 
 
@@ -232,13 +251,13 @@ class UserOrders(Resource):
 
     @ns.doc(id="listUserOrders")
     @auth_required(ns)
-    @ns.expect(orders.list_parser)
+    @ns.expect(orders.nested_list_parser)
     @problems(ns, 400, 403, 404, 422, 429, d403="Not your account, and you are not an admin")
     @ns.marshal_with(orders.OrderPage, skip_none=True)
     def get(self, user_id):
         """List one user's orders (the user themself or an admin), filtered like /orders."""
         visible_user(actor=current_user, user_id=user_id)
-        args = orders.list_parser.parse_args()
+        args = orders.nested_list_parser.parse_args()
         page, per_page = args.pop("page"), args.pop("per_page")
-        args["user_id"] = user_id
-        return paginate(order_query(viewer=current_user, **args), page=page, per_page=per_page)
+        query = order_query(viewer=current_user, user_id=user_id, **args)
+        return paginate(query, page=page, per_page=per_page)

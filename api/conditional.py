@@ -1,0 +1,83 @@
+"""Conditional requests: ETags from the version column, 304s and 412s.
+
+Every single-resource response carries ``ETag: "<version>"``. A GET whose
+``If-None-Match`` names the current version is a bodiless 304; a PUT, PATCH or
+DELETE whose ``If-Match`` names another version is a 412, so two editors cannot
+overwrite each other unseen. The version check itself is the domain's
+(``expected_version``), inside the transaction that writes.
+"""
+
+from functools import wraps
+
+from flask import Response, request
+from flask_restx.utils import unpack
+
+from api.errors import Problem
+
+IF_NONE_MATCH = {
+    "in": "header",
+    "type": "string",
+    "description": "An ETag from an earlier response: 304 Not Modified while it is current",
+}
+IF_MATCH = {
+    "in": "header",
+    "type": "string",
+    "description": "The ETag you edited: 412 if the resource changed since (optimistic locking)",
+}
+
+
+def etag(obj) -> str:
+    """The unquoted entity tag of an object: its version number."""
+    return str(obj.version)
+
+
+def tagged(obj, status: int = 200) -> tuple:
+    """``obj`` for ``marshal_with``, with its ``ETag`` header."""
+    return obj, status, {"ETag": f'"{etag(obj)}"'}
+
+
+def expected_version() -> frozenset[int] | None:
+    """The versions ``If-Match`` accepts: None without the header or with ``*``.
+
+    A tag that is not one of our versions can never match, so it yields an
+    empty set, which makes the write a 412.
+    """
+    if not request.if_match or request.if_match.star_tag:
+        return None
+    tags = request.if_match.as_set()
+    return frozenset(int(tag) for tag in tags if tag and tag.isascii() and tag.isdigit())
+
+
+def conditional_read(ns):
+    """Answer 304 when ``If-None-Match`` names the ETag the GET would send; document it.
+
+    Apply it above ``marshal_with``: it looks at the ``ETag`` that ``tagged``
+    put on the (already marshalled) result.
+    """
+
+    def decorate(func):
+        @wraps(func)
+        def answer(*args, **kwargs):
+            result = func(*args, **kwargs)
+            _data, _status, headers = unpack(result)
+            tag = (headers or {}).get("ETag", "").strip('"')
+            if tag and request.if_none_match.contains_weak(tag):
+                response = Response(status=304)
+                response.set_etag(tag)
+                return response
+            return result
+
+        answer = ns.doc(params={"If-None-Match": IF_NONE_MATCH})(answer)
+        return ns.response(304, "Not modified: your copy (If-None-Match) is current")(answer)
+
+    return decorate
+
+
+def conditional_write(ns):
+    """Document ``If-Match`` and the 412 on a PUT, PATCH or DELETE."""
+
+    def decorate(func):
+        func = ns.doc(params={"If-Match": IF_MATCH})(func)
+        return ns.response(412, "The resource changed since the ETag in If-Match", Problem)(func)
+
+    return decorate

@@ -1,0 +1,164 @@
+"""No N+1: a request's number of SQL statements does not grow with the size of its page.
+
+Each test counts the statements the database receives while one request runs
+(a ``before_cursor_execute`` listener on the app's engine), with a small data
+set and a large one, and asserts the two counts are equal and small.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from models import User, db
+from models.order import place_order
+from tests.conftest import bearer
+
+ORDERS = "/api/v1/orders"
+PRODUCTS = "/api/v1/products"
+ITEMS_PER_ORDER = 3
+# Auth's user lookup and blocklist check, the page's count, its rows, its items.
+MAX_ORDER_LIST_QUERIES = 6
+MAX_PRODUCT_LIST_QUERIES = 3
+MAX_PRODUCT_QUERIES = 2
+
+
+class StatementCounter:
+    """Counts the statements sent to an engine, only inside ``counting()``."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.active = False
+        self.statements: list[str] = []
+        event.listen(engine, "before_cursor_execute", self._count)
+
+    def _count(self, _conn, _cursor, statement, _params, _context, _executemany):
+        if self.active:
+            self.statements.append(statement)
+
+    @contextmanager
+    def counting(self) -> Iterator[list[str]]:
+        """Record the statements executed in the block; yields the list being filled."""
+        self.statements = []
+        self.active = True
+        try:
+            yield self.statements
+        finally:
+            self.active = False
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+
+@pytest.fixture
+def counter(app) -> Iterator[StatementCounter]:
+    with app.app_context():
+        engine = db.engine
+    counter = StatementCounter(engine)
+    yield counter
+    counter.close()
+
+
+def get_counting(client, counter: StatementCounter, url: str, **kwargs) -> tuple[int, list]:
+    """GET ``url``; return (number of statements it executed, its items)."""
+    with counter.counting() as statements:
+        response = client.get(url, **kwargs)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return len(statements), response.get_json().get("items")
+
+
+@pytest.fixture
+def add_orders(in_app, make_product, make_user):
+    """Place ``count`` orders of three lines each, spread over three customers."""
+    products = [make_product(stock=10_000) for _ in range(ITEMS_PER_ORDER)]
+    owners = [make_user() for _ in range(3)]
+
+    def place(count: int) -> None:
+        def run():
+            users = [db.session.get(User, owner["id"]) for owner in owners]
+            for n in range(count):
+                lines = [{"product_id": p, "quantity": 1 + n % 2} for p in products]
+                place_order(user=users[n % len(users)], items=lines)
+
+        in_app(run)
+
+    place.owners = owners
+    return place
+
+
+def test_listing_orders_costs_the_same_for_5_and_100(client, counter, admin_headers, add_orders):
+    query = {"per_page": 100}
+    add_orders(5)
+    small, small_items = get_counting(
+        client, counter, ORDERS, headers=admin_headers, query_string=query
+    )
+    add_orders(95)
+
+    large, large_items = get_counting(
+        client, counter, ORDERS, headers=admin_headers, query_string=query
+    )
+
+    assert (len(small_items), len(large_items)) == (5, 100)
+    assert all(len(order["items"]) == ITEMS_PER_ORDER for order in large_items)
+    assert large == small
+    assert large <= MAX_ORDER_LIST_QUERIES
+
+
+def test_a_users_nested_orders_cost_the_same_for_few_and_many(
+    client, counter, admin_headers, add_orders
+):
+    url = f"/api/v1/users/{add_orders.owners[0]['id']}/orders"
+    query = {"per_page": 100}
+    add_orders(6)
+    small, small_items = get_counting(
+        client, counter, url, headers=admin_headers, query_string=query
+    )
+    add_orders(150)
+
+    large, large_items = get_counting(
+        client, counter, url, headers=admin_headers, query_string=query
+    )
+
+    assert (len(small_items), len(large_items)) == (2, 52)
+    assert large == small
+    # One more than /orders: the nested route first looks the user up.
+    assert large <= MAX_ORDER_LIST_QUERIES + 1
+
+
+def test_a_customers_own_orders_cost_the_same_for_few_and_many(client, counter, add_orders):
+    headers = bearer(add_orders.owners[1]["access"])
+    query = {"per_page": 100}
+    add_orders(6)
+    small, _ = get_counting(client, counter, ORDERS, headers=headers, query_string=query)
+    add_orders(150)
+
+    large, items = get_counting(client, counter, ORDERS, headers=headers, query_string=query)
+
+    assert len(items) == 52
+    assert large == small <= MAX_ORDER_LIST_QUERIES
+
+
+def test_one_product_costs_a_small_fixed_number(client, counter, make_product):
+    product_id = make_product()
+
+    with counter.counting() as statements:
+        response = client.get(f"{PRODUCTS}/{product_id}")
+
+    assert response.status_code == 200
+    assert 1 <= len(statements) <= MAX_PRODUCT_QUERIES
+
+
+def test_listing_products_costs_the_same_for_5_and_50(client, counter, make_product):
+    query = {"per_page": 50}
+    for _ in range(5):
+        make_product()
+    small, small_items = get_counting(client, counter, PRODUCTS, query_string=query)
+    for _ in range(45):
+        make_product()
+
+    large, large_items = get_counting(client, counter, PRODUCTS, query_string=query)
+
+    assert (len(small_items), len(large_items)) == (5, 50)
+    assert large == small
+    assert large <= MAX_PRODUCT_LIST_QUERIES
