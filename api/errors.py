@@ -71,6 +71,7 @@ PROBLEM_DESCRIPTIONS = {
     409: "Conflicts with the current state",
     412: "If-Match names a version that is no longer current",
     413: "Request body too large",
+    406: "The Accept header asks for no media type this operation produces",
     415: "Request body is not application/json",
     422: "A value breaks a documented bound (length, range, pattern, enum)",
     429: "Rate limit hit; retry after Retry-After seconds",

@@ -7,8 +7,9 @@ from flask_restx import fields
 # Every id in a path or a body is bounded by the largest signed 64-bit integer,
 # the widest id column a database here has; past it a lookup would overflow.
 MAX_ID = 2**63 - 1
-# Strings may hold any character but NUL, which PostgreSQL cannot store in text.
-NO_NUL = "^[^\\u0000]*$"
+# Text may hold any character but the control characters other than tab and
+# newlines: PostgreSQL cannot store NUL, and XML 1.0 cannot carry any of them.
+NO_CONTROL = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\ufffe\\uffff]*$"
 
 
 def id_route(name: str) -> str:
@@ -40,12 +41,12 @@ class Timestamp(fields.DateTime):
 
 
 def text(description: str, *, max_length: int, min_length: int = 0, **kwargs):
-    """A string field that forbids NUL and states its length bounds in the spec."""
+    """A string field that forbids control characters and states its bounds in the spec."""
     return fields.String(
         description=description,
         min_length=min_length,
         max_length=max_length,
-        pattern=kwargs.pop("pattern", NO_NUL),
+        pattern=kwargs.pop("pattern", NO_CONTROL),
         **kwargs,
     )
 

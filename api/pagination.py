@@ -78,8 +78,8 @@ def _page_url(page: int, per_page: int) -> str:
     return f"{request.path}?{urlencode({**args, 'page': page, 'per_page': per_page})}"
 
 
-def paginate(query, *, page: int, per_page: int) -> tuple[dict, dict]:
-    """Run ``query`` for one page; return the envelope and the ``Link`` header."""
+def paginate(query, *, page: int, per_page: int) -> tuple[dict, int, dict]:
+    """Run ``query`` for one page: (envelope, 200, ``Link`` header), for ``marshal_with``."""
     result = db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)
     last = max(result.pages, 1)
     links = {"self": page, "first": 1, "last": last}
@@ -97,4 +97,4 @@ def paginate(query, *, page: int, per_page: int) -> tuple[dict, dict]:
         "_links": urls,
     }
     header = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in urls.items())
-    return envelope, {"Link": header}
+    return envelope, 200, {"Link": header}

@@ -5,12 +5,15 @@ is a 400; a well-typed value outside the documented bounds (``per_page=500``)
 is a 422, as for bodies.
 """
 
+import re
 from datetime import UTC, datetime
 
 from flask_restx import reqparse
 
 from api.errors import ApiProblem
-from api.fields import NO_NUL
+from api.fields import NO_CONTROL
+
+_NO_CONTROL = re.compile(NO_CONTROL)
 
 
 class OutOfBoundsError(ValueError):
@@ -73,17 +76,17 @@ boolean.__schema__ = {"type": "boolean"}
 
 
 def bounded_text(max_length: int):
-    """A string query type: at most ``max_length`` characters, no NUL (documented)."""
+    """A string query type: at most ``max_length`` characters, no control characters."""
 
     def parse(value):
         text = str(value)
-        if "\x00" in text:
-            raise OutOfBoundsError("must not contain NUL characters")
+        if not _NO_CONTROL.match(text):
+            raise OutOfBoundsError("must not contain control characters")
         if len(text) > max_length:
             raise OutOfBoundsError(f"must be at most {max_length} characters long")
         return text
 
-    parse.__schema__ = {"type": "string", "maxLength": max_length, "pattern": NO_NUL}
+    parse.__schema__ = {"type": "string", "maxLength": max_length, "pattern": NO_CONTROL}
     return parse
 
 

@@ -2,14 +2,16 @@
 
 from functools import cached_property
 
-from flask import url_for
+from flask import Response, request, url_for
 from flask_restx import Api
 from flask_restx import Resource as RestxResource
 from flask_restx.model import ModelBase
 from flask_restx.swagger import Swagger
+from flask_restx.utils import unpack
 
 from api.auth import enforce
 from api.errors import PROBLEM_DESCRIPTIONS, PROBLEM_MEDIA_TYPE, problem_response
+from api.negotiation import negotiate, render
 from api.validation import build_validator, validate_json_body
 
 JSON = "application/json"
@@ -40,11 +42,16 @@ class StorefrontSwagger(Swagger):
         """
         operation = super().serialize_operation(doc, method)
         operation.setdefault("produces", [JSON, PROBLEM_MEDIA_TYPE])
-        # Any operation can fail unexpectedly; it then answers a generic problem.
-        operation["responses"].setdefault(
-            "500",
-            {"description": PROBLEM_DESCRIPTIONS[500], "schema": {"$ref": "#/definitions/Problem"}},
-        )
+        # Any operation can be asked for a type it does not produce, or fail
+        # unexpectedly; either way it answers a problem.
+        for status in ("406", "500"):
+            operation["responses"].setdefault(
+                status,
+                {
+                    "description": PROBLEM_DESCRIPTIONS[int(status)],
+                    "schema": {"$ref": "#/definitions/Problem"},
+                },
+            )
         conditional = {"304", "412"} & set(operation["responses"])
         if conditional and "200" in operation["responses"]:
             operation["responses"]["200"].setdefault("headers", {})["ETag"] = {
@@ -97,18 +104,42 @@ class StorefrontApi(Api):
 
 
 class Resource(RestxResource):
-    """Base of every resource: authorize first, then validate the body.
+    """Base of every resource: authorize, negotiate, validate, then run and render.
 
     restx validates the body before any method decorator runs, so a request
-    without a token would get a 400 for its body instead of a 401. The check
-    declared by ``api.auth.auth_required`` therefore runs here, first.
+    without a token would get a 400 for its body instead of a 401; the check
+    declared by ``api.auth.auth_required`` therefore runs here, first. The
+    response type is chosen next, from what the operation declares it
+    produces, so an unacceptable ``Accept`` is a 406 before anything is done.
     """
 
-    def validate_payload(self, func):
-        """Enforce the operation's auth rule, then validate its JSON body."""
-        rule = getattr(func, "__auth__", None)
+    def dispatch_request(self, *args, **kwargs):
+        """Run the operation for this request and render its result."""
+        method = getattr(self, request.method.lower(), None)
+        if method is None and request.method == "HEAD":
+            method = self.get
+        for decorator in self.method_decorators:
+            method = decorator(method)
+        rule = getattr(method, "__auth__", None)
         if rule is not None:
             enforce(rule)
+        mediatype = negotiate(method)
+        self.validate_payload(method)
+        result = method(*args, **kwargs)
+        if isinstance(result, Response):
+            return result
+        data, status, headers = unpack(result)
+        return render(mediatype, data, status, headers, root=_root_name(method, status))
+
+    def validate_payload(self, func):
+        """Validate the JSON body against the operation's input model."""
         for expected in getattr(func, "__apidoc__", {}).get("expect", []):
             if isinstance(expected, ModelBase):
                 validate_json_body(self.api.validator_for(expected))
+
+
+def _root_name(func, status: int) -> str:
+    """The XML root element: the name of the model documented for ``status``."""
+    documented = getattr(func, "__apidoc__", {}).get("responses", {}).get(str(status))
+    model = documented[1] if isinstance(documented, tuple) and len(documented) > 1 else None
+    return getattr(model, "name", None) or "response"

@@ -9,6 +9,7 @@ from api.conditional import conditional_read, tagged
 from api.errors import BODY_PROBLEMS, problems
 from api.fields import text
 from api.http import no_content
+from api.negotiation import XML, produces
 from api.ratelimit import limited_by
 from api.restx import Resource
 from models.user import EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH, authenticate, create_user
@@ -147,6 +148,7 @@ class Me(Resource):
     """The caller's own account."""
 
     @ns.doc(id="getCurrentUser")
+    @produces(ns, XML)
     @auth_required(ns)
     @problems(ns, 429)
     @conditional_read(ns)

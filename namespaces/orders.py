@@ -8,6 +8,7 @@ from api.auth import auth_required
 from api.conditional import conditional_read, conditional_write, expected_version, tagged
 from api.errors import BODY_PROBLEMS, problems
 from api.fields import MAX_ID, Timestamp, id_param, id_route, links
+from api.negotiation import CSV, XML, produces
 from api.pagination import page_model, page_parser, paginate
 from api.parsers import bounded_int, make_parser, token, utc_datetime
 from api.restx import Resource
@@ -169,6 +170,7 @@ class OrderList(Resource):
     """Orders as a collection."""
 
     @ns.doc(id="listOrders")
+    @produces(ns, XML, CSV)
     @auth_required(ns)
     @ns.expect(list_parser)
     @problems(ns, 400, 422, 429)
@@ -180,6 +182,7 @@ class OrderList(Resource):
         return paginate(order_query(viewer=current_user, **args), page=page, per_page=per_page)
 
     @ns.doc(id="createOrder", params={IDEMPOTENCY_HEADER: IDEMPOTENCY_PARAM})
+    @produces(ns, XML)
     @auth_required(ns)
     @ns.expect(OrderInput, validate=True)
     @problems(
@@ -211,6 +214,7 @@ class OrderItem(Resource):
     """One order."""
 
     @ns.doc(id="getOrder")
+    @produces(ns, XML)
     @auth_required(ns)
     @problems(ns, 404, 429, d404="No such order, or not yours")
     @conditional_read(ns)
@@ -220,6 +224,7 @@ class OrderItem(Resource):
         return tagged(get_order(order_id, viewer=current_user))
 
     @ns.doc(id="updateOrderStatus")
+    @produces(ns, XML)
     @auth_required(ns)
     @ns.expect(StatusInput, validate=True)
     @problems(

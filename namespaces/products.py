@@ -8,6 +8,7 @@ from api.conditional import conditional_read, conditional_write, expected_versio
 from api.errors import BODY_PROBLEMS, problems
 from api.fields import Timestamp, id_param, id_route, links, text
 from api.http import no_content
+from api.negotiation import CSV, XML, produces
 from api.pagination import page_model, page_parser, paginate
 from api.parsers import boolean, bounded_int, bounded_text
 from api.restx import Resource
@@ -129,6 +130,7 @@ class ProductList(Resource):
 
     @ns.doc(id="listProducts")
     @public(ns)
+    @produces(ns, XML, CSV)
     @ns.expect(list_parser)
     @problems(ns, 400, 422, 429)
     @ns.marshal_with(ProductPage, skip_none=True)
@@ -139,6 +141,7 @@ class ProductList(Resource):
         return paginate(product_query(**args), page=page, per_page=per_page)
 
     @ns.doc(id="createProduct")
+    @produces(ns, XML)
     @auth_required(ns, admin=True)
     @ns.expect(ProductInput, validate=True)
     @problems(ns, *BODY_PROBLEMS, 409, 429, d409="A live product has this SKU")
@@ -159,6 +162,7 @@ class ProductItem(Resource):
     """One product."""
 
     @ns.doc(id="getProduct")
+    @produces(ns, XML)
     @public(ns)
     @problems(ns, 404, 429)
     @conditional_read(ns)
@@ -168,6 +172,7 @@ class ProductItem(Resource):
         return tagged(get_product(product_id))
 
     @ns.doc(id="replaceProduct")
+    @produces(ns, XML)
     @auth_required(ns, admin=True)
     @ns.expect(ProductInput, validate=True)
     @problems(ns, *BODY_PROBLEMS, 404, 409, 429, d409="Another live product has this SKU")
@@ -182,6 +187,7 @@ class ProductItem(Resource):
         )
 
     @ns.doc(id="updateProduct")
+    @produces(ns, XML)
     @auth_required(ns, admin=True)
     @ns.expect(ProductPatch, validate=True)
     @problems(ns, *BODY_PROBLEMS, 404, 409, 429, d409="Another live product has this SKU")

@@ -9,6 +9,7 @@ from api.conditional import conditional_read, conditional_write, expected_versio
 from api.errors import BODY_PROBLEMS, problems
 from api.fields import Timestamp, id_param, id_route, links, text
 from api.http import no_content
+from api.negotiation import XML, produces
 from api.pagination import page_model, page_parser, paginate
 from api.parsers import bounded_text
 from api.restx import Resource
@@ -146,6 +147,7 @@ class UserList(Resource):
     """Every account (admins only)."""
 
     @ns.doc(id="listUsers")
+    @produces(ns, XML)
     @auth_required(ns, admin=True)
     @ns.expect(list_parser)
     @problems(ns, 400, 422, 429)
@@ -157,6 +159,7 @@ class UserList(Resource):
         return paginate(user_query(**args), page=page, per_page=per_page)
 
     @ns.doc(id="createUser")
+    @produces(ns, XML)
     @auth_required(ns, admin=True)
     @ns.expect(UserCreate, validate=True)
     @problems(ns, *BODY_PROBLEMS, 409, 429, d409="The email is already registered")
@@ -173,6 +176,7 @@ class UserItem(Resource):
     """One account."""
 
     @ns.doc(id="getUser")
+    @produces(ns, XML)
     @auth_required(ns)
     @problems(ns, 403, 404, 429, d403="Not your account, and you are not an admin")
     @conditional_read(ns)
@@ -182,6 +186,7 @@ class UserItem(Resource):
         return tagged(visible_user(actor=current_user, user_id=user_id))
 
     @ns.doc(id="replaceUser")
+    @produces(ns, XML)
     @auth_required(ns)
     @ns.expect(UserReplace, validate=True)
     @problems(
@@ -208,6 +213,7 @@ class UserItem(Resource):
         )
 
     @ns.doc(id="updateUser")
+    @produces(ns, XML)
     @auth_required(ns)
     @ns.expect(UserPatch, validate=True)
     @problems(
@@ -250,6 +256,7 @@ class UserOrders(Resource):
     """A user's orders, nested under the user."""
 
     @ns.doc(id="listUserOrders")
+    @produces(ns, XML)
     @auth_required(ns)
     @ns.expect(orders.nested_list_parser)
     @problems(ns, 400, 403, 404, 422, 429, d403="Not your account, and you are not an admin")

@@ -1,0 +1,150 @@
+"""Content negotiation: JSON by default, XML and CSV where declared, 406 otherwise."""
+
+import csv
+import io
+from xml.etree import ElementTree
+
+import pytest
+from sqlalchemy import func, select
+
+from models import Order, db
+
+PRODUCTS = "/api/v1/products"
+
+
+def test_json_is_the_default(client, make_product):
+    make_product()
+
+    for accept in (None, "*/*", "application/*", "application/json"):
+        headers = {"Accept": accept} if accept else {}
+        response = client.get(PRODUCTS, headers=headers)
+        assert response.status_code == 200
+        assert response.mimetype == "application/json"
+
+
+def test_a_product_as_xml_is_well_formed_and_escaped(client, make_product):
+    product_id = make_product(name='Tom & Jerry\'s <"mug">', description="line one\nline two")
+
+    response = client.get(f"{PRODUCTS}/{product_id}", headers={"Accept": "application/xml"})
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/xml"
+    assert "Accept" in response.headers["Vary"]
+    root = ElementTree.fromstring(response.get_data())
+    assert root.tag == "Product"
+    assert root.findtext("name") == 'Tom & Jerry\'s <"mug">'
+    assert root.findtext("description") == "line one\nline two"
+    assert root.findtext("_links/self") == f"/api/v1/products/{product_id}"
+    assert response.headers["ETag"] == '"1"'
+
+
+def test_a_page_as_xml_lists_items(client, make_product):
+    make_product(name="A")
+    make_product(name="B")
+
+    root = ElementTree.fromstring(
+        client.get(PRODUCTS, headers={"Accept": "application/xml"}).get_data()
+    )
+
+    assert root.tag == "ProductPage"
+    assert [item.findtext("name") for item in root.findall("items/item")] == ["A", "B"]
+    assert root.findtext("total") == "2"
+
+
+def test_products_export_as_csv_honouring_filters(client, make_product):
+    make_product(name="Cheap", price_cents=100)
+    make_product(name='=HYPERLINK("http://evil")', price_cents=500)
+    make_product(name="Dear", price_cents=9000)
+
+    response = client.get(
+        PRODUCTS,
+        query_string={"max_price": 1000, "sort": "price_cents"},
+        headers={"Accept": "text/csv"},
+    )
+
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert 'filename="ProductPage.csv"' in response.headers["Content-Disposition"]
+    assert "Link" in response.headers
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [row["name"] for row in rows] == ["Cheap", '\'=HYPERLINK("http://evil")']
+    assert set(rows[0]) == {
+        "id",
+        "sku",
+        "name",
+        "description",
+        "price_cents",
+        "stock",
+        "created_at",
+        "updated_at",
+    }
+
+
+def test_orders_export_as_csv(client, make_product, customer_headers):
+    product_id = make_product()
+    client.post(
+        "/api/v1/orders",
+        json={"items": [{"product_id": product_id, "quantity": 2}]},
+        headers=customer_headers,
+    )
+
+    response = client.get("/api/v1/orders", headers={**customer_headers, "Accept": "text/csv"})
+
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [(row["status"], row["total_cents"]) for row in rows] == [("pending", "2000")]
+
+
+def test_an_empty_page_as_csv_is_an_empty_document(client):
+    response = client.get(PRODUCTS, headers={"Accept": "text/csv"})
+
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == "\r\n"
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        (PRODUCTS, "image/png"),
+        (PRODUCTS, "application/xml;q=0, application/json;q=0, text/csv;q=0"),
+        ("/api/v1/products/1", "text/csv"),
+        ("/health", "application/xml"),
+    ],
+)
+def test_an_accept_we_cannot_serve_is_a_406_problem(client, make_product, path, accept):
+    make_product()
+
+    response = client.get(path, headers={"Accept": accept})
+
+    assert response.status_code == 406
+    assert response.mimetype == "application/problem+json"
+    assert "application/json" in response.get_json()["detail"]
+
+
+def test_a_406_is_decided_before_anything_is_written(
+    client, make_product, customer_headers, in_app
+):
+    product_id = make_product(stock=5)
+
+    response = client.post(
+        "/api/v1/orders",
+        json={"items": [{"product_id": product_id, "quantity": 1}]},
+        headers={**customer_headers, "Accept": "text/csv"},
+    )
+
+    assert response.status_code == 406
+    assert in_app(lambda: db.session.scalar(select(func.count()).select_from(Order))) == 0
+
+
+def test_a_new_order_can_be_answered_in_xml(client, make_product, customer_headers):
+    product_id = make_product()
+
+    response = client.post(
+        "/api/v1/orders",
+        json={"items": [{"product_id": product_id, "quantity": 1}]},
+        headers={**customer_headers, "Accept": "application/xml"},
+    )
+
+    assert response.status_code == 201
+    root = ElementTree.fromstring(response.get_data())
+    assert root.tag == "Order"
+    assert root.findtext("items/item/product_id") == str(product_id)
