@@ -40,6 +40,24 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def engine_options(url: str, environ) -> dict:
+    """Connection pool settings for a server database; SQLite keeps SQLAlchemy's own.
+
+    ``pool_pre_ping`` replaces a connection the server or a proxy has dropped
+    instead of failing the request that draws it; ``pool_recycle`` retires
+    connections before typical idle timeouts. A worker holds at most
+    ``DB_POOL_SIZE + DB_MAX_OVERFLOW`` connections.
+    """
+    if url.startswith("sqlite"):
+        return {}
+    return {
+        "pool_size": _number(environ, "DB_POOL_SIZE", 5),
+        "max_overflow": _number(environ, "DB_MAX_OVERFLOW", 10),
+        "pool_recycle": _number(environ, "DB_POOL_RECYCLE", 1800),
+        "pool_pre_ping": True,
+    }
+
+
 def settings_from_env(environ=None, root: Path | None = None) -> dict:
     """Return the Flask config for the environment named by ``APP_ENV``.
 
@@ -55,6 +73,9 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
         raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {app_env!r}")
     instance = root / "instance"
     max_body_mb = _number(environ, "MAX_BODY_MB", 1, float)
+    database_url = normalize_database_url(
+        environ.get("DATABASE_URL") or f"sqlite:///{instance / 'storefront.db'}"
+    )
     settings = {
         "APP_ENV": app_env,
         "TESTING": app_env == "testing",
@@ -64,9 +85,8 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_number(environ, "JWT_REFRESH_DAYS", 30)),
         "JWT_TOKEN_LOCATION": ["headers"],
         "JWT_ALGORITHM": "HS256",
-        "SQLALCHEMY_DATABASE_URI": normalize_database_url(
-            environ.get("DATABASE_URL") or f"sqlite:///{instance / 'storefront.db'}"
-        ),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url, environ),
         "REDIS_URL": environ.get("REDIS_URL") or None,
         "RATELIMIT_ENABLED": _flag(environ, "RATELIMIT_ENABLED", True),
         "RATELIMIT_DEFAULT": environ.get("RATELIMIT_DEFAULT") or "300 per minute",
@@ -81,6 +101,8 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
         "MAX_UPLOAD_MB": _number(environ, "MAX_UPLOAD_MB", 5, float),
         "BEHIND_PROXY": _flag(environ, "BEHIND_PROXY", False),
         "LOG_LEVEL": (environ.get("LOG_LEVEL") or "INFO").upper(),
+        # Unset: no /metrics. Set: /metrics answers requests bearing this token.
+        "METRICS_TOKEN": environ.get("METRICS_TOKEN") or None,
         # argon2id cost: the library's defaults (RFC 9106 low-memory profile).
         "ARGON2_TIME_COST": _number(environ, "ARGON2_TIME_COST", 3),
         "ARGON2_MEMORY_KIB": _number(environ, "ARGON2_MEMORY_KIB", 65536),

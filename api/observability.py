@@ -1,9 +1,11 @@
-"""Request ids and logging: every log line names the request it belongs to."""
+"""Request ids and logging: every log line is JSON and names the request it belongs to."""
 
+import json
 import logging
 import re
 import sys
 import uuid
+from datetime import UTC, datetime
 
 from flask import g, has_request_context, request
 
@@ -21,13 +23,42 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# Attributes every LogRecord has; anything else came from ``extra=`` and is logged as a field.
+_RECORD_ATTRIBUTES = {
+    *vars(logging.LogRecord("", 0, "", 0, "", (), None)),
+    "message",
+    "asctime",
+    "request_id",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request_id, and extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record``, with its traceback (if any) as the ``exception`` field."""
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _RECORD_ATTRIBUTES})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str)
+
+
 def configure_logging(app) -> None:
-    """Log to stdout at ``LOG_LEVEL``, each line carrying the request id."""
+    """Log JSON lines to stdout at ``LOG_LEVEL``, each carrying the request id."""
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter())
     app.logger.handlers[:] = [handler]
     app.logger.setLevel(app.config["LOG_LEVEL"])
     app.logger.propagate = False

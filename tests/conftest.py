@@ -6,6 +6,7 @@ functions inside their own app context and never hold one around a request, so
 each request gets its own session, as in production.
 """
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -152,3 +153,29 @@ def in_app(app):
             return function(*args, **kwargs)
 
     return run
+
+
+@pytest.fixture
+def build_app(app_config):
+    """Build another app from the shared settings plus overrides, contract-checked.
+
+    Every app logs through the same ``api`` logger, whose handler ``create_app``
+    replaces (with one writing to the ``sys.stdout`` of that moment, so an app
+    built inside a test logs to ``capsys``); it is put back afterwards.
+    """
+    logger = logging.getLogger("api")
+    handlers, level = list(logger.handlers), logger.level
+    built = []
+
+    def build(**overrides):
+        application = create_app({**app_config, **overrides})
+        application.test_client_class = ContractClient
+        built.append(application)
+        return application
+
+    yield build
+    for application in built:
+        with application.app_context():
+            db.engine.dispose()
+    logger.handlers[:] = handlers
+    logger.setLevel(level)

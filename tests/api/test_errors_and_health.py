@@ -1,48 +1,20 @@
 """Probes, and the one error shape: 404, 405, 413, 409, 429, 500, 503, request ids."""
 
-import logging
+import json
 import re
 import time
 from http import HTTPStatus
 
 import pytest
 
-from api import create_app
-from models import db
 from models.user import find_user_by_email
 from tests.conftest import PASSWORD, bearer
-from tests.contract import ContractClient
 
 PROBLEM = "application/problem+json"
 UNREACHABLE_DATABASE = "postgresql+psycopg://nobody@127.0.0.1:1/none"
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 LEAKS = ("Traceback", "secret detail", "RuntimeError", 'File "')
 NEW_PRODUCT = {"sku": "MUG-001", "name": "Enamel mug", "price_cents": 1299, "stock": 4}
-
-
-@pytest.fixture
-def build_app(app_config):
-    """Build another app from the shared settings plus overrides, contract-checked.
-
-    Every app logs through the same ``api`` logger, whose handler ``create_app``
-    replaces; it is put back afterwards so the session app logs as before.
-    """
-    logger = logging.getLogger("api")
-    handlers, level = list(logger.handlers), logger.level
-    built = []
-
-    def build(**overrides):
-        application = create_app({**app_config, **overrides})
-        application.test_client_class = ContractClient
-        built.append(application)
-        return application
-
-    yield build
-    for application in built:
-        with application.app_context():
-            db.engine.dispose()
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 def assert_problem(response, status: int) -> dict:
@@ -291,10 +263,11 @@ def test_an_unexpected_error_is_a_generic_500_and_logged_in_full(
     assert body["request_id"] == "boom-1"
     for leak in LEAKS:
         assert leak not in response.get_data(as_text=True)
-    log = capsys.readouterr().out
-    assert "[boom-1]" in log
-    assert "Traceback (most recent call last)" in log
-    assert "RuntimeError: secret detail" in log
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (error,) = [line for line in lines if line["level"] == "ERROR"]
+    assert error["request_id"] == "boom-1"
+    assert "Traceback (most recent call last)" in error["exception"]
+    assert "RuntimeError: secret detail" in error["exception"]
 
 
 # --- 429 ----------------------------------------------------------------------------------

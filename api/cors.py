@@ -1,0 +1,99 @@
+"""Cross-origin requests from browsers, for the origins in ``CORS_ORIGINS`` only.
+
+Tokens travel in the ``Authorization`` header, never in cookies, so credentials
+mode is off. Preflight ``OPTIONS`` requests are answered by flask-cors; the
+headers a browser client needs to read are exposed.
+"""
+
+from urllib.parse import urlsplit
+
+from flask import request
+from flask_cors import CORS
+
+from api.config import ConfigError
+
+ALLOWED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+ALLOWED_HEADERS = [
+    "Accept",
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "If-Match",
+    "If-None-Match",
+    "X-Request-ID",
+]
+EXPOSED_HEADERS = [
+    "ETag",
+    "Link",
+    "Location",
+    "Retry-After",
+    "WWW-Authenticate",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "X-Request-ID",
+]
+# How long a browser may cache a preflight answer (Chromium caps it at 2 hours).
+PREFLIGHT_MAX_AGE = 600
+
+
+def check_origin(origin: str) -> str:
+    """Return ``origin`` if it is ``*`` or a bare ``scheme://host[:port]``, else refuse it.
+
+    flask-cors compares literal origins exactly and treats strings with regex
+    characters as patterns, so a path, a trailing slash or a wildcard
+    subdomain would silently never match, or match too much.
+    """
+    if origin == "*":
+        return origin
+    parts = urlsplit(origin)
+    try:
+        parts.port  # noqa: B018 (raises on a malformed port)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "*" in origin
+        or origin != f"{parts.scheme}://{parts.netloc}"
+    ):
+        raise ConfigError(
+            f"CORS_ORIGINS: {origin!r} is not an origin like https://shop.example.com"
+        )
+    return origin
+
+
+def _is_preflight() -> bool:
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+
+
+def _vary_by_origin(response):
+    # Whether the response carries Access-Control-Allow-Origin depends on the
+    # request's Origin, so caches must keep one copy per origin.
+    response.vary.add("Origin")
+    return response
+
+
+def init_cors(app) -> None:
+    """Answer cross-origin requests from ``CORS_ORIGINS``; without any, send no CORS headers.
+
+    Call it after the rate limiter: preflights are exempt from limits, since a
+    browser that is refused one never sends the request it asked about.
+    """
+    origins = [check_origin(origin) for origin in app.config["CORS_ORIGINS"]]
+    if not origins:
+        return
+    limiter = app.extensions.get("storefront.limiter")
+    if limiter is not None:
+        limiter.request_filter(_is_preflight)
+    app.after_request(_vary_by_origin)
+    CORS(
+        app,
+        origins=origins,
+        methods=ALLOWED_METHODS,
+        allow_headers=ALLOWED_HEADERS,
+        expose_headers=EXPOSED_HEADERS,
+        max_age=PREFLIGHT_MAX_AGE,
+        supports_credentials=False,
+    )

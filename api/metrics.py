@@ -1,0 +1,120 @@
+"""Prometheus metrics at ``GET /metrics``: request counts and latencies per endpoint and status.
+
+Opt-in and protected: the route exists only when ``METRICS_TOKEN`` is set, and
+answers only requests that carry it as a Bearer token (Prometheus sends it with
+``authorization: {credentials: ...}`` in its scrape config). It is a plain Flask
+route, not an operation of the API, so it stays out of the public spec.
+
+Under gunicorn every worker is its own process with its own counters. With
+``PROMETHEUS_MULTIPROC_DIR`` set (``gunicorn.conf.py`` does it), each worker
+writes its values to files there, and a scrape, whichever worker answers it,
+adds up the files of all of them. Without it (the development server, tests),
+the counters live in the process.
+"""
+
+import hmac
+import os
+import time
+
+from flask import Response, current_app, g, request, request_finished, request_started
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from api.errors import ApiProblem
+
+METRICS_PATH = "/metrics"
+EXTENSION = "storefront.metrics"
+LABELS = ("method", "endpoint", "status")
+# Requests that matched no route share one label value, so that scanning
+# random URLs cannot create unbounded series.
+UNMATCHED = "<unmatched>"
+
+
+class RequestMetrics:
+    """The app's request counter and latency histogram, in a registry of its own."""
+
+    def __init__(self):
+        # Per app, not the global default registry: tests build many apps.
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests",
+            "HTTP requests answered, by method, route and status",
+            LABELS,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by method, route and status",
+            LABELS,
+            registry=self.registry,
+        )
+
+    def observe(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency."""
+        labels = (method, endpoint, str(status))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every worker's metrics, or this process's."""
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not directory:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+        return generate_latest(registry)
+
+
+def _start_clock(_app, **_extra) -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def _observe(app, response, **_extra) -> None:
+    started = g.get("metrics_started")
+    if started is None or request.path == METRICS_PATH:
+        return
+    endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED
+    app.extensions[EXTENSION].observe(
+        request.method, endpoint, response.status_code, time.perf_counter() - started
+    )
+
+
+def metrics_view():
+    """The metrics, for a scraper that presents ``METRICS_TOKEN``; a 401 problem otherwise."""
+    expected = f"Bearer {current_app.config['METRICS_TOKEN']}".encode()
+    supplied = request.headers.get("Authorization", "").encode()
+    if not hmac.compare_digest(supplied, expected):
+        raise ApiProblem(
+            401,
+            "The metrics need the METRICS_TOKEN as a Bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    # Text format 0.0.4: what every Prometheus version reads.
+    return Response(
+        current_app.extensions[EXTENSION].exposition(), content_type=CONTENT_TYPE_PLAIN_0_0_4
+    )
+
+
+def init_metrics(app) -> None:
+    """Count every request and serve ``/metrics``, when ``METRICS_TOKEN`` is set.
+
+    Call it after the rate limiter: scrapes are exempt, so that clients using up
+    a shared limit cannot blind the monitoring.
+    """
+    if not app.config["METRICS_TOKEN"]:
+        return
+    disable_created_metrics()  # no *_created series: multiprocess mode has none either
+    app.extensions[EXTENSION] = RequestMetrics()
+    request_started.connect(_start_clock, app)
+    request_finished.connect(_observe, app)
+    limiter = app.extensions.get("storefront.limiter")
+    if limiter is not None:
+        limiter.exempt(metrics_view)
+    app.add_url_rule(METRICS_PATH, "metrics", metrics_view, methods=["GET"])
