@@ -6,27 +6,41 @@ FLASK  := $(BIN)/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run dev test test-postgres lint spec-check check export clean
+.PHONY: run dev test test-postgres lint spec-check breaking-check check export sdk assets clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# Browser assets shipped in Python packages (Redoc for /redoc): --no-deps,
+# because only their static files are used (see requirements-assets.txt).
+INSTALL_ASSETS := $(BIN)/pip install --quiet --no-deps -r requirements-assets.txt
+
 # Stamp files: reinstall only when the requirements change.
-$(VENV)/.runtime: requirements.txt | $(BIN)/activate
+$(VENV)/.runtime: requirements.txt requirements-assets.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(INSTALL_ASSETS)
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
+$(VENV)/.dev: requirements.txt requirements-dev.txt requirements-assets.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(INSTALL_ASSETS)
 	touch $@ $(VENV)/.runtime
 
-## run: install, migrate, seed demo data and serve with gunicorn on HOST:PORT
+# Node tools for development and CI only (package.json: Optic, TypeScript),
+# installed exactly as package-lock.json pins them.
+NODE_TOOLS := node_modules/.package-lock.json
+$(NODE_TOOLS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## run: install, migrate, seed demo data and serve with gunicorn (gunicorn.conf.py) on HOST:PORT
 run: $(VENV)/.runtime
 	$(FLASK) db upgrade
 	$(FLASK) seed
 	@echo "Swagger UI: http://$(HOST):$(PORT)/docs   (spec: http://$(HOST):$(PORT)/api/v1/swagger.json)"
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --access-logfile - wsgi:app
+	@echo "Redoc:      http://$(HOST):$(PORT)/redoc"
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
 ## dev: the Flask development server with reload and the debugger (never in production)
 dev: $(VENV)/.runtime
@@ -35,26 +49,52 @@ dev: $(VENV)/.runtime
 	$(FLASK) run --debug --host $(HOST) --port $(PORT)
 
 ## test: the whole suite (SQLite; set TEST_DATABASE_URL for PostgreSQL)
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(NODE_TOOLS)
 	$(BIN)/pytest
 
 ## test-postgres: the whole suite against the local PostgreSQL
-test-postgres: $(VENV)/.dev
+test-postgres: $(VENV)/.dev $(NODE_TOOLS)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} $(BIN)/pytest
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-spec-check: $(VENV)/.runtime
+# The converter that derives openapi/openapi.json is a dev requirement (Java).
+spec-check: $(VENV)/.dev
 	$(FLASK) openapi check
 
-## check: lint, tests and the spec drift check
-check: lint test spec-check
+## breaking-check: fail when openapi/openapi.json breaks clients of the last tag (or commit)
+breaking-check: $(VENV)/.dev $(NODE_TOOLS)
+	$(BIN)/python -m tools.breaking
+
+## check: lint, tests, the spec drift check and the breaking-change check
+check: lint test spec-check breaking-check
 
 ## export: write the code's spec to openapi/ (commit the diff)
-export: $(VENV)/.runtime
+export: $(VENV)/.dev
 	$(FLASK) openapi export
 
+## sdk: generate the Python and TypeScript clients into build/sdk/ (Java 11+)
+sdk: $(VENV)/.dev
+	$(BIN)/python -m tools.sdk
+
+## assets: (re)install the browser assets /redoc serves
+assets: | $(BIN)/activate
+	$(INSTALL_ASSETS)
+
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) build node_modules .pytest_cache .ruff_cache
+
+# --- benchmark (issue 6) ---------------------------------------------------------
+.PHONY: bench
+
+# matplotlib draws the chart; the harness's own needs stay out of requirements.txt.
+$(VENV)/.bench: bench/requirements.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+## bench: seed, load-test app and bare-Flask baseline with wrk, write docs/benchmarks.{md,png} (≤ 10 min; settings in bench/run.py)
+bench: $(VENV)/.bench
+	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	$(BIN)/python -m bench.run

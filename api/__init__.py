@@ -7,13 +7,19 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.auth import AUTHORIZATIONS, init_auth
 from api.cli import register_commands
+from api.compression import init_compression
 from api.config import check_production_safety, settings_from_env
+from api.cors import init_cors
+from api.docs_pages import register_docs_pages
 from api.errors import Problem, register_error_handlers
 from api.extensions import migrate
+from api.metrics import init_metrics
 from api.observability import configure_logging, register_request_id
 from api.openapi import register_spec_route
 from api.ratelimit import init_rate_limits
+from api.request_log import register_request_log
 from api.restx import StorefrontApi
+from api.security_headers import register_security_headers
 from models import db
 from models.user import configure_password_hashing
 
@@ -44,11 +50,17 @@ def create_app(config: dict | None = None) -> Flask:
 
     configure_logging(app)
     register_request_id(app)
+    register_request_log(app)
     register_extensions(app)
     register_api(app)
     init_rate_limits(app)
     register_error_handlers(app)
     register_commands(app)
+    register_docs_pages(app)
+    register_security_headers(app)
+    init_cors(app)
+    init_compression(app)
+    init_metrics(app)
     return app
 
 
