@@ -134,7 +134,11 @@ class LiveServer:
 
 
 def server_env(database_url: str, **extra: str) -> dict:
-    """The environment of a live server: the caller's, minus test-only variables."""
+    """The environment of a live server: the caller's, minus test-only variables.
+
+    Rate limiting is off and Redis unused unless ``extra`` sets ``RATELIMIT_ENABLED``
+    and ``REDIS_URL``; any variable in ``extra`` overrides these defaults.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST"))}
     env.update(
         APP_ENV="development",
@@ -143,8 +147,8 @@ def server_env(database_url: str, **extra: str) -> dict:
         LOG_LEVEL="WARNING",
         ARGON2_TIME_COST="1",
         ARGON2_MEMORY_KIB="64",
-        **extra,
     )
+    env.update(extra)
     if "REDIS_URL" not in extra:
         env.pop("REDIS_URL", None)
     return env

@@ -1,0 +1,134 @@
+"""Scale-out: two gunicorn instances sharing one database and one Redis, as behind a load balancer.
+
+Whatever one instance learns, the other must know: a logout, a login attempt
+counted against the rate limit, an order. The database is PostgreSQL when
+TEST_DATABASE_URL is set (as in CI), else a SQLite file both instances open.
+
+Redis must be running at 127.0.0.1:6379 (here and in CI): when it is not, these
+tests fail rather than skip. They use database index 15 of that Redis as their
+own and empty it before and after, so that counters left by earlier runs cannot
+starve the login limit.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import jwt
+import pytest
+import redis
+
+from models.token import RedisBlocklist
+from tests.conftest import bearer
+from tests.databases import fresh_database
+from tests.e2e.live import LiveServer, server_env
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+LOGIN_LIMIT = 5
+CUSTOMER = {"email": "customer@example.com", "password": "customer-demo-password"}
+LOGIN = "/api/v1/auth/login"
+ME = "/api/v1/auth/me"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def shared_redis():
+    """A client of the Redis both instances use, on a database index emptied before and after."""
+    client = redis.Redis.from_url(REDIS_URL)
+    client.ping()  # fail, never skip, when Redis is down
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def instances(tmp_path_factory, shared_redis):
+    """Instances A and B: same database, same Redis, different ports and metrics directories."""
+    scratch = tmp_path_factory.mktemp("scale-out")
+    with fresh_database(scratch) as url:
+        servers = []
+        for name in ("a", "b"):
+            # gunicorn.conf.py empties the metrics directory on start: one each.
+            metrics = scratch / f"metrics-{name}"
+            metrics.mkdir()
+            env = server_env(
+                url,
+                REDIS_URL=REDIS_URL,
+                RATELIMIT_ENABLED="true",
+                RATELIMIT_LOGIN=f"{LOGIN_LIMIT} per minute",
+                RATELIMIT_DEFAULT="1000 per minute",
+                PROMETHEUS_MULTIPROC_DIR=str(metrics),
+            )
+            servers.append(LiveServer(env))
+        servers[0].flask("db", "upgrade")
+        servers[0].flask("seed")
+        # Started and stopped side by side: each takes seconds, mostly importing the app.
+        with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+            try:
+                list(pool.map(LiveServer.start, servers))
+                yield servers
+            finally:
+                list(pool.map(LiveServer.stop, servers))
+
+
+@pytest.fixture
+def untouched_login_budget(shared_redis):
+    """Rate-limit counters from zero, and the login budget whole again for the other tests."""
+    shared_redis.flushdb()
+    yield
+    shared_redis.flushdb()
+
+
+def login(server) -> str:
+    response = server.request("POST", LOGIN, json_body=CUSTOMER)
+    assert response.status_code == 200
+    return response.json["access_token"]
+
+
+def test_a_token_revoked_via_one_instance_is_refused_by_the_other(instances, shared_redis):
+    a, b = instances
+    token = login(a)
+    assert b.request("GET", ME, headers=bearer(token)).status_code == 200
+
+    assert a.request("POST", "/api/v1/auth/logout", headers=bearer(token)).status_code == 204
+
+    # Several requests, so that each of B's workers answers at least once.
+    assert {b.request("GET", ME, headers=bearer(token)).status_code for _ in range(8)} == {401}
+    # Revoked in Redis, not merely in the database the two instances also share.
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    assert RedisBlocklist(shared_redis).is_revoked(jti)
+
+
+def test_an_order_placed_via_one_instance_is_visible_via_the_other(instances):
+    a, b = instances
+    headers = bearer(login(b))
+    product = a.request("GET", "/api/v1/products?per_page=1").json["items"][0]
+
+    body = {"items": [{"product_id": product["id"], "quantity": 2}]}
+    placed = a.request("POST", "/api/v1/orders", json_body=body, headers=headers)
+    assert placed.status_code == 201
+
+    seen = b.request("GET", f"/api/v1/orders/{placed.json['id']}", headers=headers)
+    assert seen.status_code == 200
+    assert seen.json == placed.json
+    after = b.request("GET", f"/api/v1/products/{product['id']}").json
+    assert after["stock"] == product["stock"] - 2
+
+
+def test_the_login_limit_counts_attempts_at_both_instances(instances, untouched_login_budget):
+    a, b = instances
+    wrong = {**CUSTOMER, "password": "a wrong guess"}
+
+    # Alternating instances: each sees the other's attempts in X-RateLimit-Remaining.
+    attempts = [(a, b)[i % 2].request("POST", LOGIN, json_body=wrong) for i in range(LOGIN_LIMIT)]
+    assert [r.status_code for r in attempts] == [401] * LOGIN_LIMIT
+    assert [int(r.headers["X-RateLimit-Remaining"]) for r in attempts] == list(
+        range(LOGIN_LIMIT - 1, -1, -1)
+    )
+
+    # Over the limit at both, even with the right password.
+    for server in (b, a):
+        refused = server.request("POST", LOGIN, json_body=CUSTOMER)
+        assert refused.status_code == 429
+        assert 0 < int(refused.headers["Retry-After"]) <= 60
+        assert refused.headers["X-RateLimit-Limit"] == str(LOGIN_LIMIT)
