@@ -7,12 +7,17 @@ overwrite each other unseen. The version check itself is the domain's
 (``expected_version``), inside the transaction that writes.
 """
 
+import re
 from functools import wraps
 
-from flask import Response, request
+from flask import Response, g, request
 from flask_restx.utils import unpack
 
 from api.errors import Problem
+
+# A version, optionally with the representation it was sent in: "3", "3-xml".
+_VERSION_TAG = re.compile(r"^([0-9]+)(?:-[a-z]+)?$")
+JSON = "application/json"
 
 IF_NONE_MATCH = {
     "in": "header",
@@ -27,8 +32,15 @@ IF_MATCH = {
 
 
 def etag(obj) -> str:
-    """The unquoted entity tag of an object: its version number."""
-    return str(obj.version)
+    """The unquoted entity tag of an object in the negotiated representation.
+
+    JSON is tagged with the bare version (``"3"``), other representations add
+    their subtype (``"3-xml"``), so a cache never answers an XML request with a
+    JSON body it revalidated, while ``If-Match`` accepts any of them.
+    """
+    mediatype = g.get("mediatype", JSON)
+    suffix = "" if mediatype == JSON else "-" + mediatype.rsplit("/", 1)[-1]
+    return f"{obj.version}{suffix}"
 
 
 def tagged(obj, status: int = 200) -> tuple:
@@ -44,8 +56,8 @@ def expected_version() -> frozenset[int] | None:
     """
     if not request.if_match or request.if_match.star_tag:
         return None
-    tags = request.if_match.as_set()
-    return frozenset(int(tag) for tag in tags if tag and tag.isascii() and tag.isdigit())
+    versions = (_VERSION_TAG.match(tag or "") for tag in request.if_match.as_set())
+    return frozenset(int(match.group(1)) for match in versions if match)
 
 
 def conditional_read(ns):

@@ -28,6 +28,12 @@ def id_param(description: str) -> dict:
     }
 
 
+class File(fields.Raw):
+    """A binary download (Swagger 2.0's ``type: file``), for responses such as images."""
+
+    __schema_type__ = "file"
+
+
 class Timestamp(fields.DateTime):
     """An RFC 3339 UTC timestamp with a ``Z`` suffix, to the second."""
 

@@ -51,8 +51,19 @@ def negotiate(func) -> str:
     return best
 
 
-def render(mediatype: str, data, status: int, headers, *, root: str):
-    """Serialise marshalled ``data`` as ``mediatype``."""
+def render(mediatype: str, data, status: int, headers, *, root: str, negotiable: bool):
+    """Serialise marshalled ``data`` as ``mediatype``.
+
+    ``negotiable`` operations could have answered in another type, so their
+    responses vary with ``Accept`` (caches must key on it).
+    """
+    response = _serialise(mediatype, data, status, headers, root=root)
+    if negotiable:
+        response.vary.add("Accept")
+    return response
+
+
+def _serialise(mediatype: str, data, status: int, headers, *, root: str):
     if mediatype == XML:
         body = to_xml(data, root)
     elif mediatype == CSV:
@@ -64,7 +75,6 @@ def render(mediatype: str, data, status: int, headers, *, root: str):
         return response
     response = current_app.response_class(body, status=status, mimetype=mediatype)
     response.headers.extend(headers or {})
-    response.vary.add("Accept")
     return response
 
 

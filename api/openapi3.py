@@ -34,10 +34,10 @@ class ConversionError(RuntimeError):
 def convert(swagger: dict) -> dict:
     """Return the refined OpenAPI 3.0 document equivalent to ``swagger`` (Swagger 2.0)."""
     text = json.dumps(swagger, sort_keys=True)
-    return refine(json.loads(_run_converter(text)))
+    return refine(json.loads(_run_converter(text)), swagger)
 
 
-def refine(document: dict) -> dict:
+def refine(document: dict, swagger: dict | None = None) -> dict:
     """Return a copy of a converted document, corrected where 2.0 could not say it.
 
     - An ``Authorization`` header API key (restx's only way to declare a token)
@@ -48,6 +48,9 @@ def refine(document: dict) -> dict:
     - 2.0 has one ``produces`` list per operation, so every response claims every
       media type. Problems (status >= 400) are ``application/problem+json`` only,
       and successes never are.
+    - A 2.0 success without a schema, on an operation that produces binary
+      types (images), becomes binary content of those types; the converter
+      would leave it with none.
     """
     document = copy.deepcopy(document)
     for scheme in document.get("components", {}).get("securitySchemes", {}).values():
@@ -66,8 +69,28 @@ def refine(document: dict) -> dict:
         for method, operation in item.items():
             if method in HTTP_METHODS:
                 for status, response in operation.get("responses", {}).items():
+                    if swagger is not None:
+                        _binary_download(swagger, path, method, status, response)
                     _narrow_media_types(f"{method.upper()} {path} {status}", status, response)
     return document
+
+
+def _binary_download(swagger: dict, path: str, method: str, status: str, response: dict) -> None:
+    operation = swagger["paths"].get(path, {}).get(method, {})
+    declared = operation.get("responses", {}).get(status, {})
+    if response.get("content") or "schema" in declared or not status.startswith("2"):
+        return
+    binary = [
+        media
+        for media in operation.get("produces", [])
+        if not media.endswith("json")
+        and not media.startswith("text/")
+        and media != "application/xml"
+    ]
+    if binary:
+        response["content"] = {
+            media: {"schema": {"type": "string", "format": "binary"}} for media in binary
+        }
 
 
 def _narrow_media_types(where: str, status: str, response: dict) -> None:

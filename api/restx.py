@@ -2,7 +2,7 @@
 
 from functools import cached_property
 
-from flask import Response, request, url_for
+from flask import Response, g, request, url_for
 from flask_restx import Api
 from flask_restx import Resource as RestxResource
 from flask_restx.model import ModelBase
@@ -11,7 +11,7 @@ from flask_restx.utils import unpack
 
 from api.auth import enforce
 from api.errors import PROBLEM_DESCRIPTIONS, PROBLEM_MEDIA_TYPE, problem_response
-from api.negotiation import negotiate, render
+from api.negotiation import negotiate, offered, render
 from api.validation import build_validator, validate_json_body
 
 JSON = "application/json"
@@ -123,13 +123,20 @@ class Resource(RestxResource):
         rule = getattr(method, "__auth__", None)
         if rule is not None:
             enforce(rule)
-        mediatype = negotiate(method)
+        g.mediatype = mediatype = negotiate(method)
         self.validate_payload(method)
         result = method(*args, **kwargs)
         if isinstance(result, Response):
             return result
         data, status, headers = unpack(result)
-        return render(mediatype, data, status, headers, root=_root_name(method, status))
+        return render(
+            mediatype,
+            data,
+            status,
+            headers,
+            root=_root_name(method, status),
+            negotiable=len(offered(method)) > 1,
+        )
 
     def validate_payload(self, func):
         """Validate the JSON body against the operation's input model."""

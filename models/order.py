@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -77,7 +78,8 @@ class Order(TimestampedMixin, db.Model):
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     user_id: Mapped[int] = mapped_column(IdType, ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=Status.PENDING.value, index=True)
-    total_cents: Mapped[int] = mapped_column(Integer)
+    # 64-bit: up to 100 lines of 10,000 units at 10^9 cents each.
+    total_cents: Mapped[int] = mapped_column(BigInteger)
     items: Mapped[list["OrderItem"]] = relationship(
         back_populates="order", order_by="OrderItem.id", cascade="all, delete-orphan"
     )
@@ -209,7 +211,9 @@ def place_order(
     (the caller's response, JSON-serialisable); a retry with the same key and
     items gets that receipt back, a different body under the key a conflict.
     """
-    print_ = fingerprint(items)
+    # The merged lines are the order; the same lines in another order or split
+    # differently are the same request.
+    print_ = fingerprint(sorted(_merge(items).items()))
     if idempotency_key is not None:
         replay = _replay(user, idempotency_key, print_)
         if replay is not None:

@@ -50,6 +50,9 @@ class Product(TimestampedMixin, SoftDeleteMixin, db.Model):
     description: Mapped[str] = mapped_column(Text, default="")
     price_cents: Mapped[int] = mapped_column(Integer, index=True)
     stock: Mapped[int] = mapped_column(Integer, default=0)
+    # The picture, if any: the SHA-256 naming its file, and its media type.
+    image_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    image_type: Mapped[str | None] = mapped_column(String(32))
 
     def __repr__(self) -> str:
         return f"<Product {self.id} {self.sku}>"

@@ -6,7 +6,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import CheckConstraint, Index, Integer, Select, String, select
+from sqlalchemy import CheckConstraint, Index, Integer, Select, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import (
@@ -182,6 +182,17 @@ def user_query(
 EDITABLE_FIELDS = frozenset({"email", "name", "age", "role", "password"})
 
 
+def _keep_an_admin(user: User) -> None:
+    """Refuse to remove the last live admin: nobody could manage the store any more."""
+    others = db.session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.ADMIN.value, User.deleted_at.is_(None), User.id != user.id)
+    )
+    if not others:
+        raise ConflictError("This is the last admin; make another admin first")
+
+
 def visible_user(*, actor: User, user_id: int) -> User:
     """Return user ``user_id`` if ``actor`` may see it: themself, or anyone for an admin."""
     if not actor.is_admin and actor.id != user_id:
@@ -220,6 +231,8 @@ def update_user(
             user.set_password(changes.pop("password"))
         if "role" in changes:
             changes["role"] = Role(changes["role"]).value
+            if user.is_admin and changes["role"] != Role.ADMIN.value:
+                _keep_an_admin(user)
         for field, value in changes.items():
             setattr(user, field, value)
     return user
@@ -254,6 +267,8 @@ def delete_user(*, user_id: int, expected_version: frozenset[int] | None = None)
     """Soft-delete a user: no more logins, existing tokens refused, orders kept."""
     user = get_user(user_id)
     check_version(user, expected_version, entity="User")
+    if user.is_admin:
+        _keep_an_admin(user)
     with transaction():
         user.deleted_at = utcnow()
 

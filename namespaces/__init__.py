@@ -6,10 +6,11 @@ Only the app factory registers them (``api.register_api``).
 from namespaces.auth import ns as auth_ns
 from namespaces.health import ns as health_ns
 from namespaces.orders import ns as orders_ns
+from namespaces.product_images import ProductImage
 from namespaces.products import ns as products_ns
 from namespaces.products_bulk import ProductBulk
 from namespaces.users import ns as users_ns
 
 NAMESPACES = (auth_ns, users_ns, products_ns, orders_ns, health_ns)
-# Imported for its routes, which it adds to the products namespace.
-__all__ = ["NAMESPACES", "ProductBulk"]
+# Imported for their routes, which they add to the products namespace.
+__all__ = ["NAMESPACES", "ProductBulk", "ProductImage"]

@@ -95,7 +95,14 @@ class Register(Resource):
     @problems(ns, *BODY_PROBLEMS, 409, 429, d409="The email is already registered")
     @ns.marshal_with(User, code=201, skip_none=True, description="Registered")
     def post(self):
-        """Register a customer account (the role is always customer)."""
+        """Register a customer account (the role is always customer).
+
+        Open to anyone, no token. The account is always a `customer`: a `role` (or any other field
+        besides email, password and name) in the body is a 400. The email is stored lower-cased and
+        must not belong to a live account in any case (409). Answers 201 with the user, never the
+        password, and its URL in `Location`; it does not log in, so call `POST /auth/login` next.
+        Rate-limited per client address as strictly as login (429 with `Retry-After`).
+        """
         user = create_user(**ns.payload)
         return user, 201, {"Location": url_for("api.users_user_item", user_id=user.id)}
 
@@ -111,7 +118,14 @@ class Login(Resource):
     @problems(ns, *BODY_PROBLEMS, 401, 429, d401="Wrong email or password")
     @ns.marshal_with(TokenPair)
     def post(self):
-        """Log in: returns an access token and a refresh token."""
+        """Log in: returns an access token and a refresh token.
+
+        Open to anyone. The email is matched in any case. An unknown email, a wrong password and a
+        deleted account all get the same 401, so the answer does not tell which accounts exist. Send
+        `access_token` as `Authorization: Bearer <token>`; it expires after `expires_in` seconds.
+        Keep `refresh_token` for `POST /auth/refresh`. Strictly rate-limited per client address
+        against password guessing (429 with `Retry-After`).
+        """
         user = authenticate(**ns.payload)
         return {**_access_token(user), "refresh_token": create_refresh_token(identity=user)}
 
@@ -125,7 +139,12 @@ class Refresh(Resource):
     @problems(ns, 429)
     @ns.marshal_with(AccessToken)
     def post(self):
-        """Issue a new access token; send the refresh token as the Bearer token."""
+        """Issue a new access token; send the refresh token as the Bearer token.
+
+        Needs a refresh token from login that is not revoked and whose user still exists; an access
+        token here is a 401. Returns a new access token only: the refresh token is not rotated and
+        stays valid until it expires or is revoked with `POST /auth/logout`.
+        """
         return _access_token(current_user)
 
 
@@ -138,7 +157,14 @@ class Logout(Resource):
     @problems(ns, 429)
     @ns.response(204, "Revoked: the token is refused from now on")
     def post(self):
-        """Revoke the Bearer token sent (access or refresh) on every instance."""
+        """Revoke the Bearer token sent (access or refresh) on every instance.
+
+        Accepts an access or a refresh token and revokes only that one (by its `jti`): logging out
+        with the access token leaves the refresh token usable, so revoke both to end a session. From
+        then on the token is a 401 on every worker and instance (the blocklist lives in the
+        database, or in Redis when configured). Repeating the call with the same token is a 401.
+        Answers 204 with no body.
+        """
         revoke_current_token()
         return no_content()
 
@@ -154,5 +180,11 @@ class Me(Resource):
     @conditional_read(ns)
     @ns.marshal_with(User, skip_none=True)
     def get(self):
-        """Return the user the token belongs to."""
+        """Return the user the token belongs to.
+
+        Needs an access token (a refresh token is a 401). The same representation as
+        `GET /users/{user_id}` for your own id, with an `ETag`: send it in `If-None-Match` to get
+        a bodiless 304 while your account is unchanged. JSON by default, XML with
+        `Accept: application/xml`.
+        """
         return tagged(current_user)

@@ -36,7 +36,12 @@ class Liveness(Resource):
     @public(ns)
     @ns.marshal_with(Health)
     def get(self):
-        """Liveness: answers 200 while the process serves requests."""
+        """Liveness: answers 200 while the process serves requests.
+
+        Public, never rate-limited, and touches no database or other dependency: use it to decide
+        whether to restart the process, and `/ready` to decide whether to send it traffic. The body
+        is always `{"status": "ok"}`.
+        """
         return {"status": "ok"}
 
 
@@ -50,7 +55,12 @@ class Ready(Resource):
     @problems(ns, 503, d503="The database is unreachable")
     @ns.marshal_with(Readiness)
     def get(self):
-        """Readiness: 200 when the database answers a query, else a 503 problem."""
+        """Readiness: 200 when the database answers a query, else a 503 problem.
+
+        Public and never rate-limited. Runs a trivial query on the configured database on every
+        call; when it fails the answer is a 503 `application/problem+json`, so a load balancer can
+        take the instance out of rotation until the database is back. It checks nothing else.
+        """
         if not is_database_ready():
             raise ApiProblem(503, "The database is unreachable")
         return {"status": "ready", "database": "ok"}

@@ -176,7 +176,14 @@ class OrderList(Resource):
     @problems(ns, 400, 422, 429)
     @ns.marshal_with(OrderPage, skip_none=True)
     def get(self):
-        """List your orders (admins: everyone's), filtered by status, user and date."""
+        """List your orders (admins: everyone's), filtered by status, user and date.
+
+        A customer sees only their own orders; `user_id` cannot widen that (another user's id is an
+        empty page). `status`; `created_from` (inclusive) and `created_to` (exclusive) are RFC 3339
+        times, UTC when they have no offset; `sort`: created_at or total_cents, `-` for descending,
+        ties by id. Paged by `page`/`per_page` (at most 100), with `_links` and a `Link` header.
+        JSON, XML, or CSV via `Accept` (CSV: one row per order, without its item lines).
+        """
         args = list_parser.parse_args()
         page, per_page = args.pop("page"), args.pop("per_page")
         return paginate(order_query(viewer=current_user, **args), page=page, per_page=per_page)
@@ -197,7 +204,14 @@ class OrderList(Resource):
     )
     @ns.response(201, "Placed", Order)
     def post(self):
-        """Place an order: every item or none; stock is taken in the same transaction."""
+        """Place an order: every item or none; stock is taken in the same transaction.
+
+        Any logged-in user orders for themself; lines for one product are merged, prices fixed. 404
+        when a product is unknown or deleted, 409 when one has too little stock; either way nothing
+        is taken. An `Idempotency-Key` makes retries safe: the same key and items (in the same
+        order) within 24 hours return the original 201 without ordering again; other items under a
+        used key are a 409. A failed attempt does not use up its key. JSON or XML.
+        """
         key = key_parser.parse_args()["idempotency_key"]
         placed = place_order(
             user=current_user,
@@ -220,7 +234,13 @@ class OrderItem(Resource):
     @conditional_read(ns)
     @ns.marshal_with(Order)
     def get(self, order_id):
-        """Return an order (its owner or an admin; anyone else gets 404)."""
+        """Return an order (its owner or an admin; anyone else gets 404).
+
+        Someone else's order is a 404, not a 403, so its existence is not revealed. Line prices are
+        those at the time of ordering. The `ETag` is the order's version, which changes with its
+        status: send it in `If-None-Match` for a bodiless 304 while unchanged, or in `If-Match` on
+        PATCH. JSON by default, XML with `Accept: application/xml`.
+        """
         return tagged(get_order(order_id, viewer=current_user))
 
     @ns.doc(id="updateOrderStatus")
@@ -241,7 +261,14 @@ class OrderItem(Resource):
     @conditional_write(ns)
     @ns.marshal_with(Order)
     def patch(self, order_id):
-        """Move an order to a new status; cancelling puts its items back in stock."""
+        """Move an order to a new status; cancelling puts its items back in stock.
+
+        Legal moves: pending to paid or cancelled, paid to shipped or cancelled, shipped to
+        delivered; delivered and cancelled are final. Admins make any legal move; the owner may only
+        cancel (403 otherwise). An illegal move, the current status included, is a 409 listing the
+        legal ones; someone else's order is a 404. Cancelling returns every line's quantity to stock
+        in the same transaction. `If-Match` with the `ETag` you read makes a stale write a 412.
+        """
         order = change_status(
             order_id=order_id,
             status=ns.payload["status"],

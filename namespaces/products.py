@@ -32,7 +32,22 @@ ns = Namespace(
     "products", description="The catalog: public reads, admin writes", path="/api/v1/products"
 )
 
-ProductLinks = links(ns, "ProductLinks", "/api/v1/products/1")
+ProductLinks = links(
+    ns,
+    "ProductLinks",
+    "/api/v1/products/1",
+    image=("The product's picture (absent when it has none)", "/api/v1/products/1/image"),
+)
+
+
+def product_links(product) -> dict:
+    """The ``_links`` of a product: itself, and its image when it has one."""
+    found = {"self": url_for("api.products_product_item", product_id=product.id)}
+    if product.image_sha256:
+        found["image"] = url_for("api.products_product_image", product_id=product.id)
+    return found
+
+
 Product = ns.model(
     "Product",
     {
@@ -49,9 +64,7 @@ Product = ns.model(
         "created_at": Timestamp(required=True, readonly=True, description="Creation time (UTC)"),
         "updated_at": Timestamp(required=True, readonly=True, description="Last change (UTC)"),
         "_links": fields.Nested(
-            ProductLinks,
-            required=True,
-            attribute=lambda p: {"self": url_for("api.products_product_item", product_id=p.id)},
+            ProductLinks, required=True, skip_none=True, attribute=product_links
         ),
     },
 )
@@ -135,7 +148,14 @@ class ProductList(Resource):
     @problems(ns, 400, 422, 429)
     @ns.marshal_with(ProductPage, skip_none=True)
     def get(self):
-        """List live products: filtered, sorted and paged."""
+        """List live products: filtered, sorted and paged.
+
+        Public; deleted products never appear. `q` matches part of the name or SKU (any case);
+        `min_price`/`max_price` bound `price_cents` inclusively; `in_stock=true` keeps products in
+        stock, `false` sold-out ones. `sort`: name, price_cents or created_at, `-` descending, ties
+        by id. Paged by `page`/`per_page` (at most 100). Bad `sort` or a non-integer: 400; out of
+        bounds: 422. JSON, XML or CSV (no `_links`; formula-like text gets a leading ').
+        """
         args = list_parser.parse_args()
         page, per_page = args.pop("page"), args.pop("per_page")
         return paginate(product_query(**args), page=page, per_page=per_page)
@@ -147,7 +167,13 @@ class ProductList(Resource):
     @problems(ns, *BODY_PROBLEMS, 409, 429, d409="A live product has this SKU")
     @ns.marshal_with(Product, code=201, description="Created")
     def post(self):
-        """Create a product (admin)."""
+        """Create a product (admin).
+
+        Admin token only (a customer's is a 403). `description` defaults to empty and `stock` to 0.
+        The SKU must not belong to another live product (409); a deleted product's SKU may be
+        reused. Answers 201 with the product and its URL in `Location`. Not idempotent: a retry
+        after a lost response is a 409 for the SKU it already created. JSON or XML via `Accept`.
+        """
         product = create_product(**ns.payload)
         return (
             product,
@@ -168,7 +194,13 @@ class ProductItem(Resource):
     @conditional_read(ns)
     @ns.marshal_with(Product)
     def get(self, product_id):
-        """Return a live product."""
+        """Return a live product.
+
+        Public. 404 when the id is unknown or the product was deleted. The `ETag` is the product's
+        version: send it in `If-None-Match` for a bodiless 304 while unchanged, or in `If-Match` on
+        PUT, PATCH or DELETE. Orders that take or return stock change the version too. JSON by
+        default, XML with `Accept: application/xml`.
+        """
         return tagged(get_product(product_id))
 
     @ns.doc(id="replaceProduct")
@@ -179,7 +211,14 @@ class ProductItem(Resource):
     @conditional_write(ns)
     @ns.marshal_with(Product)
     def put(self, product_id):
-        """Replace a product's fields (admin); omitted optional fields reset."""
+        """Replace a product's fields (admin); omitted optional fields reset.
+
+        Admin only. Sets every client-owned field from the body: an omitted `description` becomes
+        empty and an omitted `stock` becomes 0. 404 when the product is unknown or deleted; 409 when
+        another live product has the SKU. Send the `ETag` you read in `If-Match` to get a 412 rather
+        than overwrite a newer version; without it the write is unconditional. Returns the product
+        and its new `ETag`; JSON or XML via `Accept`.
+        """
         return tagged(
             replace_product(
                 product_id=product_id, expected_version=expected_version(), **ns.payload
@@ -194,7 +233,14 @@ class ProductItem(Resource):
     @conditional_write(ns)
     @ns.marshal_with(Product)
     def patch(self, product_id):
-        """Change some of a product's fields (admin)."""
+        """Change some of a product's fields (admin).
+
+        Admin only. Only the fields sent change (an empty object changes nothing); null is not a
+        value (400). 404 when the product is unknown or deleted; 409 when another live product has
+        the SKU. Send the `ETag` you read in `If-Match` to get a 412 rather than overwrite a newer
+        version (stock taken by an order counts as a change). Returns the product and its new
+        `ETag`; JSON or XML via `Accept`.
+        """
         return tagged(
             update_product(product_id=product_id, expected_version=expected_version(), **ns.payload)
         )
@@ -205,6 +251,12 @@ class ProductItem(Resource):
     @conditional_write(ns)
     @ns.response(204, "Deleted: the product answers 404 from now on")
     def delete(self, product_id):
-        """Soft-delete a product (admin); it disappears from reads and listings."""
+        """Soft-delete a product (admin); it disappears from reads and listings.
+
+        Admin only. Afterwards the product answers 404, leaves listings, can no longer be ordered,
+        and its SKU is free for a new product; orders already placed keep their lines. Deleting it
+        again is a 404. `If-Match` with the `ETag` you read makes it a 412 if the product changed
+        since. Answers 204 with no body.
+        """
         delete_product(product_id=product_id, expected_version=expected_version())
         return no_content()

@@ -81,7 +81,14 @@ class ProductBulk(Resource):
     )
     @ns.marshal_with(BulkCreated, code=201, description="All created")
     def post(self):
-        """Create up to 500 products in one transaction: all of them or none (admin)."""
+        """Create up to 500 products in one transaction: all of them or none (admin).
+
+        Admin only. Each item is checked like a `POST /products` body and one bad item fails the
+        whole batch, with errors keyed `items.<index>.<field>` (422, or 400 for a wrong shape). 409
+        when a SKU repeats in the batch or belongs to a live product (the detail names them).
+        Nothing is written on any error. Answers 201 with the created products in request order;
+        `Location` is the catalog, as there is no single new resource. JSON only; a retry is a 409.
+        """
         created = create_products(items=ns.payload["items"])
         return {"items": created}, 201, {"Location": url_for("api.products_product_list")}
 
@@ -91,6 +98,13 @@ class ProductBulk(Resource):
     @problems(ns, *BODY_PROBLEMS, 429)
     @ns.marshal_with(BulkDeleted)
     def delete(self):
-        """Soft-delete many products (admin); reports which ids were not found."""
+        """Soft-delete many products (admin); reports which ids were not found.
+
+        Admin only. Takes 1 to 500 `ids` (repeats count once) in a JSON body on DELETE, so make sure
+        your HTTP client sends it. The live products among them are deleted in one transaction;
+        unknown or already deleted ids are listed in `not_found` instead of failing the request, so
+        a retry is safe and reports them all as not found. Both id lists are sorted. No `If-Match`.
+        JSON only.
+        """
         deleted, not_found = delete_products(ids=ns.payload["ids"])
         return {"deleted": len(deleted), "deleted_ids": deleted, "not_found": not_found}

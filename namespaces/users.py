@@ -153,7 +153,14 @@ class UserList(Resource):
     @problems(ns, 400, 422, 429)
     @ns.marshal_with(UserPage, skip_none=True)
     def get(self):
-        """List live users: filtered, sorted and paged (admin)."""
+        """List live users: filtered, sorted and paged (admin).
+
+        Admin only. Deleted users never appear. `email` matches one address exactly (any case),
+        `role` one role, `q` part of the name (any case); `sort`: name, email or created_at, `-` for
+        descending, ties by id. Paged by `page`/`per_page` (at most 100; past the last page the page
+        is empty), with `_links` and a `Link` header. Unknown `sort` or `role`, or a non-integer:
+        400; a value out of bounds: 422. JSON, or XML with `Accept: application/xml`.
+        """
         args = list_parser.parse_args()
         page, per_page = args.pop("page"), args.pop("per_page")
         return paginate(user_query(**args), page=page, per_page=per_page)
@@ -165,7 +172,13 @@ class UserList(Resource):
     @problems(ns, *BODY_PROBLEMS, 409, 429, d409="The email is already registered")
     @ns.marshal_with(User, code=201, skip_none=True, description="Created")
     def post(self):
-        """Create a user with any role (admin)."""
+        """Create a user with any role (admin).
+
+        Admin only; unlike `POST /auth/register` it may set `role` (default customer) and `age`. The
+        email is stored lower-cased and must not belong to another live user in any case (409).
+        Answers 201 with the user, never the password, and its URL in `Location`. Not idempotent: a
+        retry after a lost response is a 409 for the email. JSON or XML via `Accept`.
+        """
         user = create_user(**ns.payload)
         return user, 201, {"Location": url_for("api.users_user_item", user_id=user.id)}
 
@@ -182,7 +195,13 @@ class UserItem(Resource):
     @conditional_read(ns)
     @ns.marshal_with(User, skip_none=True)
     def get(self, user_id):
-        """Return a user (the user themself or an admin)."""
+        """Return a user (the user themself or an admin).
+
+        A customer may read only their own account: any other id is a 403, whether or not it exists.
+        An admin may read anyone; 404 when the id is unknown or deleted. The `ETag` is the user's
+        version: send it in `If-None-Match` for a bodiless 304 while unchanged, or in `If-Match` on
+        PUT, PATCH or DELETE. JSON by default, XML with `Accept: application/xml`.
+        """
         return tagged(visible_user(actor=current_user, user_id=user_id))
 
     @ns.doc(id="replaceUser")
@@ -202,7 +221,14 @@ class UserItem(Resource):
     @conditional_write(ns)
     @ns.marshal_with(User, skip_none=True)
     def put(self, user_id):
-        """Replace a user's profile; an omitted age is cleared (self or admin)."""
+        """Replace a user's profile; an omitted age is cleared (self or admin).
+
+        `email` and `name` are set from the body and an omitted `age` is cleared; an omitted
+        `password` or `role` keeps the current one. A customer may replace only their own account
+        and may not send `role`, even unchanged (403). 404 (admins) when the user is unknown or
+        deleted; 409 when another live user has the email. Send the `ETag` you read in `If-Match` to
+        get a 412 rather than overwrite a newer version. Returns the user and its new `ETag`.
+        """
         return tagged(
             replace_user(
                 actor=current_user,
@@ -229,7 +255,14 @@ class UserItem(Resource):
     @conditional_write(ns)
     @ns.marshal_with(User, skip_none=True)
     def patch(self, user_id):
-        """Change some of a user's fields (self or admin; role: admin only)."""
+        """Change some of a user's fields (self or admin; role: admin only).
+
+        Only the fields sent change; a new `password` is stored hashed. null is not a value (400):
+        clear `age` with PUT. A customer may change only their own account and never `role` (403);
+        404 (admins) when the user is unknown or deleted; 409 when another live user has the email.
+        Send the `ETag` you read in `If-Match` to get a 412 rather than overwrite a newer version.
+        Returns the user and its new `ETag`; JSON or XML via `Accept`.
+        """
         return tagged(
             update_user(
                 actor=current_user,
@@ -241,11 +274,17 @@ class UserItem(Resource):
 
     @ns.doc(id="deleteUser")
     @auth_required(ns, admin=True)
-    @problems(ns, 404, 429)
+    @problems(ns, 404, 409, 429, d409="The last admin cannot be deleted")
     @conditional_write(ns)
     @ns.response(204, "Deleted: no more logins, tokens refused, orders kept")
     def delete(self, user_id):
-        """Soft-delete a user (admin): they cannot log in and their tokens stop working."""
+        """Soft-delete a user (admin): they cannot log in and their tokens stop working.
+
+        Admin only. From the next request the user's tokens are a 401 and logging in fails; the
+        email becomes free for a new account; their orders are kept (admins still see them in
+        `GET /orders`). 404 when the user is unknown or already deleted. `If-Match` with the `ETag`
+        you read makes it a 412 if the user changed since. Answers 204 with no body.
+        """
         delete_user(user_id=user_id, expected_version=expected_version())
         return no_content()
 
@@ -262,7 +301,14 @@ class UserOrders(Resource):
     @problems(ns, 400, 403, 404, 422, 429, d403="Not your account, and you are not an admin")
     @ns.marshal_with(orders.OrderPage, skip_none=True)
     def get(self, user_id):
-        """List one user's orders (the user themself or an admin), filtered like /orders."""
+        """List one user's orders (the user themself or an admin), filtered like /orders.
+
+        A customer may list only their own orders (any other id is a 403); an admin anyone's, with a
+        404 for an unknown or deleted user. Filters as on `GET /orders`, the user coming from the
+        path: `status`, `created_from` (inclusive) and `created_to` (exclusive), `sort` by
+        created_at or total_cents. Paged by `page`/`per_page` (at most 100), with `_links` and a
+        `Link` header. JSON, or XML with `Accept: application/xml`.
+        """
         visible_user(actor=current_user, user_id=user_id)
         args = orders.nested_list_parser.parse_args()
         page, per_page = args.pop("page"), args.pop("per_page")

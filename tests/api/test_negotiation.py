@@ -35,7 +35,7 @@ def test_a_product_as_xml_is_well_formed_and_escaped(client, make_product):
     assert root.findtext("name") == 'Tom & Jerry\'s <"mug">'
     assert root.findtext("description") == "line one\nline two"
     assert root.findtext("_links/self") == f"/api/v1/products/{product_id}"
-    assert response.headers["ETag"] == '"1"'
+    assert response.headers["ETag"] == '"1-xml"'
 
 
 def test_a_page_as_xml_lists_items(client, make_product):
@@ -148,3 +148,21 @@ def test_a_new_order_can_be_answered_in_xml(client, make_product, customer_heade
     root = ElementTree.fromstring(response.get_data())
     assert root.tag == "Order"
     assert root.findtext("items/item/product_id") == str(product_id)
+
+
+def test_representations_vary_by_accept_and_have_their_own_etags(
+    client, make_product, admin_headers
+):
+    url = f"{PRODUCTS}/{make_product()}"
+    as_json = client.get(url)
+    as_xml = client.get(url, headers={"Accept": "application/xml"})
+
+    assert "Accept" in as_json.headers["Vary"]
+    assert (as_json.headers["ETag"], as_xml.headers["ETag"]) == ('"1"', '"1-xml"')
+    # A cache holding the JSON body cannot have it confirmed for an XML request.
+    revalidated = client.get(url, headers={"Accept": "application/xml", "If-None-Match": '"1"'})
+    assert revalidated.status_code == 200
+    assert revalidated.mimetype == "application/xml"
+    # Either representation's tag names the version an editor saw.
+    edited = client.patch(url, json={"stock": 2}, headers={**admin_headers, "If-Match": '"1-xml"'})
+    assert edited.status_code == 200

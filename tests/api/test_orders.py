@@ -419,3 +419,23 @@ def test_malformed_order_filters(client, admin_headers, query, status):
     response = client.get(ORDERS, query_string=query, headers=admin_headers)
 
     assert response.status_code == status
+
+
+def test_a_retry_may_list_the_same_lines_in_another_order(place, make_product, in_app):
+    mug, tee = make_product(stock=10), make_product(stock=10)
+
+    first = place((mug, 1), (tee, 2), key="k-5")
+    again = place((tee, 2), (mug, 1), key="k-5")
+
+    assert again.status_code == 201
+    assert again.get_json() == first.get_json()
+    assert order_count(in_app) == 1
+
+
+def test_totals_beyond_32_bits_are_exact(place, make_product):
+    product = make_product(price_cents=1_000_000_000, stock=10)
+
+    response = place((product, 3))
+
+    assert response.status_code == 201
+    assert response.get_json()["total_cents"] == 3_000_000_000

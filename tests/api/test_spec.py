@@ -6,7 +6,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from api.openapi import render_spec, serialize, spec_path
-from tests.contract import SPEC_FILE
+from tests.contract import OPENAPI3_FILE, SPEC_FILE
 
 METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -74,6 +74,19 @@ def test_every_operation_has_a_summary_and_produces_problems(spec):
     for path, method, operation in operations(spec):
         assert operation.get("summary"), f"{method} {path} has no docstring"
         assert "application/problem+json" in operation["produces"]
+
+
+@pytest.mark.parametrize("document", [SPEC_FILE, OPENAPI3_FILE], ids=lambda path: path.name)
+def test_every_operation_has_a_description_beyond_its_summary(document):
+    # restx takes the summary from a method docstring's first line and the
+    # description from the paragraphs after it: SDKs and Redoc show both.
+    missing = [
+        f"{method} {path}"
+        for path, method, operation in operations(json.loads(document.read_text(encoding="utf-8")))
+        if not (operation.get("description") or "").strip()
+        or operation["description"].strip() == (operation.get("summary") or "").strip()
+    ]
+    assert not missing, f"add a description after the docstring's summary line: {missing}"
 
 
 def test_every_error_response_is_a_problem(spec):

@@ -715,3 +715,17 @@ def test_user_orders_reject_a_bad_status_filter(client, target):
     )
 
     assert_problem(response, 400, fields={"status"})
+
+
+def test_the_last_admin_can_be_neither_deleted_nor_demoted(client, admin, admin_headers, make_user):
+    me = f"{API}/{admin['id']}"
+
+    deleted = client.delete(me, headers=admin_headers)
+    demoted = client.patch(me, json={"role": "customer"}, headers=admin_headers)
+
+    assert (deleted.status_code, demoted.status_code) == (409, 409)
+    assert "last admin" in deleted.get_json()["detail"]
+    assert client.get(me, headers=admin_headers).get_json()["role"] == "admin"
+
+    make_user(role="admin")
+    assert client.patch(me, json={"role": "customer"}, headers=admin_headers).status_code == 200

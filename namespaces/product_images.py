@@ -1,0 +1,136 @@
+"""A product's picture: uploaded by admins, served to anyone.
+
+It extends the ``products`` namespace; the module is separate to keep each
+file about one thing.
+"""
+
+from pathlib import Path
+
+from flask import Response, current_app, request
+from werkzeug.datastructures import FileStorage
+
+from api.auth import auth_required, public
+from api.conditional import conditional_write, expected_version, tagged
+from api.errors import PROBLEM_MEDIA_TYPE, ApiProblem, problems
+from api.fields import id_param, id_route
+from api.http import no_content
+from api.negotiation import XML, produces
+from api.parsers import make_parser
+from api.restx import Resource
+from models.images import (
+    MEDIA_TYPES,
+    ImageStore,
+    product_image,
+    remove_product_image,
+    set_product_image,
+)
+from namespaces.products import Product, ns
+
+MEGABYTE = 1024 * 1024
+# Multipart framing around the file; the file itself is checked exactly.
+MULTIPART_OVERHEAD = 64 * 1024
+# Browsers and proxies may reuse an image this long before revalidating its ETag.
+CACHE_SECONDS = 300
+
+upload_parser = make_parser()
+upload_parser.add_argument(
+    "image",
+    type=FileStorage,
+    location="files",
+    required=True,
+    help="A PNG, JPEG or WebP image (recognised by content), at most MAX_UPLOAD_MB (5 MB)",
+)
+
+
+def image_store() -> ImageStore:
+    """The image files of this app: ``UPLOAD_FOLDER``, limited to ``MAX_UPLOAD_MB``."""
+    config = current_app.config
+    return ImageStore(
+        Path(config["UPLOAD_FOLDER"]), max_bytes=int(config["MAX_UPLOAD_MB"] * MEGABYTE)
+    )
+
+
+@ns.route(f"{id_route('product_id')}/image")
+@ns.doc(params={"product_id": id_param("Product id")})
+class ProductImage(Resource):
+    """A product's picture."""
+
+    @ns.doc(id="getProductImage")
+    @public(ns)
+    @ns.produces([*MEDIA_TYPES, PROBLEM_MEDIA_TYPE])
+    @ns.response(200, "The image, with ETag and Cache-Control")
+    @ns.response(304, "Not modified: your copy (If-None-Match) is current")
+    @problems(ns, 404, 429, d404="No such product, or it has no image")
+    def get(self, product_id):
+        """Return the product's image in its own media type.
+
+        Public. The ETag is the SHA-256 of the bytes, so If-None-Match answers
+        304 while the picture is unchanged; Cache-Control lets caches reuse it
+        for five minutes. 404 when the product does not exist (or was deleted)
+        or has no image.
+        """
+        path, media_type, digest = product_image(product_id, image_store())
+        # Images are small (MAX_UPLOAD_MB): read whole, no file handle to leak.
+        response = Response(path.read_bytes(), mimetype=media_type)
+        response.set_etag(digest)
+        response.make_conditional(request)
+        response.cache_control.public = True
+        response.cache_control.max_age = CACHE_SECONDS
+        return response
+
+    @ns.doc(id="putProductImage")
+    @auth_required(ns, admin=True)
+    @ns.expect(upload_parser)
+    @produces(ns, XML)
+    @problems(
+        ns,
+        400,
+        404,
+        413,
+        415,
+        429,
+        d400="No image file in the multipart body",
+        d413="The image is over MAX_UPLOAD_MB",
+        d415="Not multipart/form-data, or the file is not a PNG, JPEG or WebP image",
+    )
+    @conditional_write(ns)
+    @ns.marshal_with(Product)
+    def put(self, product_id):
+        """Upload or replace the product's image (admin)
+
+        Send multipart/form-data with one file in the field image. Only PNG,
+        JPEG and WebP are accepted, recognised by their bytes whatever the file
+        name says (415 otherwise); over MAX_UPLOAD_MB (5 MB) is a 413. Files are
+        stored by content hash, written whole or not at all. Answers the product,
+        whose _links.image then points at the picture; If-Match guards it (412).
+        """
+        store = image_store()
+        if request.mimetype != "multipart/form-data":
+            raise ApiProblem(415, "Send the image as multipart/form-data, in a field named image")
+        request.max_content_length = store.max_bytes + MULTIPART_OVERHEAD
+        upload = upload_parser.parse_args()["image"]
+        try:
+            data = upload.stream.read(store.max_bytes + 1)
+        finally:
+            upload.close()  # large parts are spooled to a temporary file
+        product = set_product_image(
+            product_id=product_id, data=data, store=store, expected_version=expected_version()
+        )
+        return tagged(product)
+
+    @ns.doc(id="deleteProductImage")
+    @auth_required(ns, admin=True)
+    @problems(ns, 404, 429, d404="No such product, or it has no image")
+    @conditional_write(ns)
+    @ns.response(204, "Removed")
+    def delete(self, product_id):
+        """Remove the product's image (admin).
+
+        The product stays; its _links.image disappears and GET on the image
+        answers 404. The file is deleted once no product uses it. 404 when the
+        product has no image; a stale If-Match is a 412.
+        """
+        remove_product_image(
+            product_id=product_id, store=image_store(), expected_version=expected_version()
+        )
+        return no_content()
