@@ -78,6 +78,30 @@ def _page_url(page: int, per_page: int) -> str:
     return f"{request.path}?{urlencode({**args, 'page': page, 'per_page': per_page})}"
 
 
+def page_of(parser, build_query) -> tuple[dict, int, dict]:
+    """Parse a listing's query string and return the page ``build_query(**filters)`` selects.
+
+    ``parser`` comes from ``page_parser``; every argument but ``page`` and
+    ``per_page`` is handed to ``build_query`` as a filter or sort.
+    """
+    filters = parser.parse_args()
+    page, per_page = filters.pop("page"), filters.pop("per_page")
+    return paginate(build_query(**filters), page=page, per_page=per_page)
+
+
+def sort_argument(parser, sorts) -> None:
+    """Add ``sort`` to a listing's parser: a key of ``sorts``, ``-`` for descending.
+
+    The allow-list is the spec's enum, so anything else is a 400 before SQL.
+    """
+    parser.add_argument(
+        "sort",
+        location="args",
+        choices=[*sorts, *(f"-{key}" for key in sorts)],
+        help="Order by this field; a leading - sorts descending. Default: id",
+    )
+
+
 def paginate(query, *, page: int, per_page: int) -> tuple[dict, int, dict]:
     """Run ``query`` for one page: (envelope, 200, ``Link`` header), for ``marshal_with``."""
     result = db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)

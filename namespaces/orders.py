@@ -1,5 +1,7 @@
 """Orders: customers place and cancel their own; admins see all and move them along."""
 
+from functools import partial
+
 from flask import url_for
 from flask_jwt_extended import current_user
 from flask_restx import Namespace, fields, marshal
@@ -9,7 +11,7 @@ from api.conditional import conditional_read, conditional_write, expected_versio
 from api.errors import BODY_PROBLEMS, problems
 from api.fields import MAX_ID, Timestamp, id_param, id_route, links
 from api.negotiation import CSV, XML, produces
-from api.pagination import page_model, page_parser, paginate
+from api.pagination import page_model, page_of, page_parser, sort_argument
 from api.parsers import bounded_int, make_parser, token, utc_datetime
 from api.restx import Resource
 from models.order import (
@@ -130,12 +132,7 @@ list_parser.add_argument(
 list_parser.add_argument(
     "created_to", type=utc_datetime, location="args", help="Placed before this time"
 )
-list_parser.add_argument(
-    "sort",
-    location="args",
-    choices=[*ORDER_SORTS, *(f"-{key}" for key in ORDER_SORTS)],
-    help="Order by this field; a leading - sorts descending. Default: id",
-)
+sort_argument(list_parser, ORDER_SORTS)
 
 # The listing nested under /users/{user_id}/orders takes the user from the path.
 nested_list_parser = list_parser.copy().remove_argument("user_id")
@@ -184,9 +181,7 @@ class OrderList(Resource):
         ties by id. Paged by `page`/`per_page` (at most 100), with `_links` and a `Link` header.
         JSON, XML, or CSV via `Accept` (CSV: one row per order, without its item lines).
         """
-        args = list_parser.parse_args()
-        page, per_page = args.pop("page"), args.pop("per_page")
-        return paginate(order_query(viewer=current_user, **args), page=page, per_page=per_page)
+        return page_of(list_parser, partial(order_query, viewer=current_user))
 
     @ns.doc(id="createOrder", params={IDEMPOTENCY_HEADER: IDEMPOTENCY_PARAM})
     @produces(ns, XML)

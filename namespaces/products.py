@@ -9,7 +9,7 @@ from api.errors import BODY_PROBLEMS, problems
 from api.fields import Timestamp, id_param, id_route, links, text
 from api.http import no_content
 from api.negotiation import CSV, XML, produces
-from api.pagination import page_model, page_parser, paginate
+from api.pagination import page_model, page_of, page_parser, sort_argument
 from api.parsers import boolean, bounded_int, bounded_text
 from api.restx import Resource
 from models.product import (
@@ -129,12 +129,7 @@ list_parser.add_argument(
 list_parser.add_argument(
     "in_stock", type=boolean, location="args", help="true: stock > 0; false: stock = 0"
 )
-list_parser.add_argument(
-    "sort",
-    location="args",
-    choices=[*PRODUCT_SORTS, *(f"-{key}" for key in PRODUCT_SORTS)],
-    help="Order by this field; a leading - sorts descending. Default: id",
-)
+sort_argument(list_parser, PRODUCT_SORTS)
 
 
 @ns.route("")
@@ -156,9 +151,7 @@ class ProductList(Resource):
         by id. Paged by `page`/`per_page` (at most 100). Bad `sort` or a non-integer: 400; out of
         bounds: 422. JSON, XML or CSV (no `_links`; formula-like text gets a leading ').
         """
-        args = list_parser.parse_args()
-        page, per_page = args.pop("page"), args.pop("per_page")
-        return paginate(product_query(**args), page=page, per_page=per_page)
+        return page_of(list_parser, product_query)
 
     @ns.doc(id="createProduct")
     @produces(ns, XML)

@@ -1,5 +1,7 @@
 """User accounts: admins manage everyone, a user manages their own."""
 
+from functools import partial
+
 from flask import url_for
 from flask_jwt_extended import current_user
 from flask_restx import Namespace, fields
@@ -10,7 +12,7 @@ from api.errors import BODY_PROBLEMS, problems
 from api.fields import Timestamp, id_param, id_route, links, text
 from api.http import no_content
 from api.negotiation import XML, produces
-from api.pagination import page_model, page_parser, paginate
+from api.pagination import page_model, page_of, page_parser, sort_argument
 from api.parsers import bounded_text
 from api.restx import Resource
 from models.order import order_query
@@ -132,12 +134,7 @@ list_parser.add_argument("role", choices=ROLES, location="args", help="Only user
 list_parser.add_argument(
     "q", type=bounded_text(100), location="args", help="Name contains this text (any case)"
 )
-list_parser.add_argument(
-    "sort",
-    location="args",
-    choices=[*USER_SORTS, *(f"-{key}" for key in USER_SORTS)],
-    help="Order by this field; a leading - sorts descending. Default: id",
-)
+sort_argument(list_parser, USER_SORTS)
 
 USER_ROUTE = id_route("user_id")
 
@@ -161,9 +158,7 @@ class UserList(Resource):
         is empty), with `_links` and a `Link` header. Unknown `sort` or `role`, or a non-integer:
         400; a value out of bounds: 422. JSON, or XML with `Accept: application/xml`.
         """
-        args = list_parser.parse_args()
-        page, per_page = args.pop("page"), args.pop("per_page")
-        return paginate(user_query(**args), page=page, per_page=per_page)
+        return page_of(list_parser, user_query)
 
     @ns.doc(id="createUser")
     @produces(ns, XML)
@@ -181,6 +176,19 @@ class UserList(Resource):
         """
         user = create_user(**ns.payload)
         return user, 201, {"Location": url_for("api.users_user_item", user_id=user.id)}
+
+
+# What a PUT or PATCH of a user can answer besides success.
+edit_problems = problems(
+    ns,
+    *BODY_PROBLEMS,
+    403,
+    404,
+    409,
+    429,
+    d403="Not your account, or a role change by a non-admin",
+    d409="The email is already registered",
+)
 
 
 @ns.route(USER_ROUTE)
@@ -208,16 +216,7 @@ class UserItem(Resource):
     @produces(ns, XML)
     @auth_required(ns)
     @ns.expect(UserReplace, validate=True)
-    @problems(
-        ns,
-        *BODY_PROBLEMS,
-        403,
-        404,
-        409,
-        429,
-        d403="Not your account, or a role change by a non-admin",
-        d409="The email is already registered",
-    )
+    @edit_problems
     @conditional_write(ns)
     @ns.marshal_with(User, skip_none=True)
     def put(self, user_id):
@@ -242,16 +241,7 @@ class UserItem(Resource):
     @produces(ns, XML)
     @auth_required(ns)
     @ns.expect(UserPatch, validate=True)
-    @problems(
-        ns,
-        *BODY_PROBLEMS,
-        403,
-        404,
-        409,
-        429,
-        d403="Not your account, or a role change by a non-admin",
-        d409="The email is already registered",
-    )
+    @edit_problems
     @conditional_write(ns)
     @ns.marshal_with(User, skip_none=True)
     def patch(self, user_id):
@@ -310,7 +300,5 @@ class UserOrders(Resource):
         `Link` header. JSON, or XML with `Accept: application/xml`.
         """
         visible_user(actor=current_user, user_id=user_id)
-        args = orders.nested_list_parser.parse_args()
-        page, per_page = args.pop("page"), args.pop("per_page")
-        query = order_query(viewer=current_user, user_id=user_id, **args)
-        return paginate(query, page=page, per_page=per_page)
+        query = partial(order_query, viewer=current_user, user_id=user_id)
+        return page_of(orders.nested_list_parser, query)
