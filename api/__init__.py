@@ -37,6 +37,14 @@ failures: 400 for a body of the wrong shape, 422 for a value out of bounds.
 
 **Collections** are paged with `page` and `per_page` (at most 100); the envelope
 carries `total`, `pages` and `_links`, mirrored in the `Link` header.
+
+**Caching and concurrency**: single resources carry an `ETag`; `If-None-Match`
+answers 304 while it is current, and a stale `If-Match` on PUT, PATCH or DELETE
+answers 412. **Retries**: send an `Idempotency-Key` with `POST /api/v1/orders`
+and a retry returns the original response instead of a second order.
+
+**Formats**: JSON by default; `application/xml` and, on product and order
+listings, `text/csv` where an operation lists them; any other `Accept` is a 406.
 """
 
 
