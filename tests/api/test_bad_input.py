@@ -9,12 +9,12 @@ ever a 500 (the contract-checking client would fail it, and so do the asserts).
 
 import json
 from dataclasses import dataclass
-from http import HTTPStatus
 
 import pytest
 from sqlalchemy import select
 
 from models import db
+from tests.helpers import assert_problem
 
 PRODUCTS = "/api/v1/products"
 PRODUCT = {"sku": "BAD-001", "name": "Probe", "description": "Text", "price_cents": 100, "stock": 1}
@@ -131,25 +131,6 @@ def long_string(name: str, length: int) -> str:
     if name == "email":
         return "a" * (length - len("@example.com")) + "@example.com"
     return ("A" if name == "sku" else "x") * length
-
-
-def assert_problem(response, status: int, *, fields=None) -> dict:
-    """Check the RFC 9457 problem shape; ``fields``: the keys ``errors`` must have."""
-    assert response.status_code == status, response.get_data(as_text=True)[:500]
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["type"] == "about:blank"
-    assert body["status"] == status
-    assert body["title"] == HTTPStatus(status).phrase
-    assert body["detail"]
-    assert body["instance"] == response.request.path
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    if fields is None:
-        assert "errors" not in body
-    else:
-        assert set(body["errors"]) == set(fields), body["errors"]
-        assert all(messages and all(messages) for messages in body["errors"].values())
-    return body
 
 
 def every_row() -> dict:

@@ -14,8 +14,8 @@ from tests.contract import (
     OpenAPI3Document,
 )
 from tests.e2e.live import LiveResponse
+from tests.helpers import operations
 
-METHODS = ("get", "put", "post", "delete", "patch")
 PROBLEM = "application/problem+json"
 
 
@@ -27,13 +27,6 @@ def document():
 @pytest.fixture(scope="module")
 def swagger():
     return json.loads(SPEC_FILE.read_text(encoding="utf-8"))
-
-
-def operations(spec):
-    for path, item in spec["paths"].items():
-        for method in METHODS:
-            if method in item:
-                yield path, method, item[method]
 
 
 def test_the_file_is_valid_openapi_3_0(document):

@@ -6,7 +6,6 @@ Bad bodies and query strings of every kind live in test_bad_input.py.
 
 import re
 from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -16,6 +15,7 @@ from sqlalchemy import select, update
 
 from models import Product, User, db
 from tests.conftest import bearer
+from tests.helpers import assert_problem
 
 API = "/api/v1/products"
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -47,27 +47,6 @@ def write(client, method: str, product_id: int | None, headers: dict | None, bod
     if body is None and method != "DELETE":
         body = product_body()
     return client.open(url, method=method, headers=headers or {}, json=body)
-
-
-def assert_problem(response, status: int, *, fields=None) -> dict:
-    """Check the RFC 9457 problem shape.
-
-    ``fields``: the keys ``errors`` must have; None: no ``errors``; ``...``: unchecked.
-    """
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["type"] == "about:blank"
-    assert body["status"] == status
-    assert body["title"] == HTTPStatus(status).phrase
-    assert body["detail"]
-    assert body["instance"] == response.request.path
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    if fields is None:
-        assert "errors" not in body
-    elif fields is not ...:
-        assert set(body["errors"]) == set(fields)
-    return body
 
 
 def links_of(response) -> dict[str, str]:

@@ -4,12 +4,11 @@ Creation is all or nothing: any bad item, any SKU conflict, and not a single row
 is written. Every response is checked against the contract by the test client.
 """
 
-from http import HTTPStatus
-
 import pytest
 from sqlalchemy import func, select
 
 from models import Product, db
+from tests.helpers import assert_problem
 
 API = "/api/v1/products"
 BULK = f"{API}/bulk"
@@ -34,20 +33,6 @@ def item(n: int, **overrides) -> dict:
 
 def items(count: int) -> list[dict]:
     return [item(n) for n in range(count)]
-
-
-def assert_problem(response, status: int, *, fields=None) -> dict:
-    """Check the RFC 9457 problem shape; ``fields``: the keys ``errors`` must have."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert (body["status"], body["title"]) == (status, HTTPStatus(status).phrase)
-    assert body["detail"]
-    if fields is None:
-        assert "errors" not in body
-    else:
-        assert set(body["errors"]) == set(fields)
-    return body
 
 
 def product_count() -> int:

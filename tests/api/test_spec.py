@@ -7,20 +7,12 @@ from openapi_spec_validator import validate
 
 from api.openapi import render_spec, serialize, spec_path
 from tests.contract import OPENAPI3_FILE, SPEC_FILE
-
-METHODS = ("get", "put", "post", "delete", "patch")
+from tests.helpers import operations
 
 
 @pytest.fixture(scope="module")
 def spec():
     return json.loads(SPEC_FILE.read_text(encoding="utf-8"))
-
-
-def operations(spec):
-    for path, item in spec["paths"].items():
-        for method in METHODS:
-            if method in item:
-                yield path, method, item[method]
 
 
 def test_exported_spec_is_valid_swagger_2(spec):

@@ -7,7 +7,6 @@ any password or password hash in its body: those must never be returned.
 
 import logging
 from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
 
 import pytest
 from sqlalchemy import update
@@ -16,6 +15,7 @@ from api.observability import JsonFormatter
 from models import User, db
 from tests.conftest import PASSWORD, bearer
 from tests.contract import ContractClient
+from tests.helpers import assert_problem
 
 API = "/api/v1/users"
 LOGIN = "/api/v1/auth/login"
@@ -62,20 +62,6 @@ def user_body(**overrides) -> dict:
 
 def login(client, email: str, password: str = PASSWORD):
     return client.post(LOGIN, json={"email": email, "password": password})
-
-
-def assert_problem(response, status: int, *, fields=None) -> dict:
-    """Check the RFC 9457 problem shape; ``fields``: the keys ``errors`` must have."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert (body["status"], body["title"]) == (status, HTTPStatus(status).phrase)
-    assert body["detail"]
-    if fields is None:
-        assert "errors" not in body
-    else:
-        assert set(body["errors"]) == set(fields)
-    return body
 
 
 def ids(response) -> list[int]:

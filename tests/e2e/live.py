@@ -8,11 +8,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 
 from tests.contract import Contract
+from tests.databases import fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -152,3 +155,21 @@ def server_env(database_url: str, **extra: str) -> dict:
     if "REDIS_URL" not in extra:
         env.pop("REDIS_URL", None)
     return env
+
+
+@contextmanager
+def seeded_server(scratch: Path, *, workers: int = 2, **env: str) -> Iterator[LiveServer]:
+    """A gunicorn on a fresh, migrated and seeded database, stopped afterwards.
+
+    ``env`` adds to or overrides ``server_env``'s settings.
+    """
+
+    with fresh_database(scratch) as url:
+        live = LiveServer(server_env(url, **env), workers=workers)
+        live.flask("db", "upgrade")
+        live.seed_output = live.flask("seed")
+        live.start()
+        try:
+            yield live
+        finally:
+            live.stop()

@@ -25,8 +25,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.databases import fresh_database
-from tests.e2e.live import ROOT, LiveServer, server_env
+from tests.e2e.live import ROOT, LiveServer, seeded_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "build" / "screenshots"
@@ -50,13 +49,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[LiveServer]:
-    with fresh_database(tmp_path_factory.mktemp("browser")) as url:
-        live = LiveServer(server_env(url))
-        live.flask("db", "upgrade")
-        live.flask("seed")
-        live.start()
+    with seeded_server(tmp_path_factory.mktemp("browser")) as live:
         yield live
-        live.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,20 +2,14 @@
 
 import pytest
 
-from tests.databases import fresh_database
-from tests.e2e.live import LiveServer, server_env
+from tests.e2e.live import seeded_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with fresh_database(tmp_path_factory.mktemp("live")) as url:
-        live = LiveServer(server_env(url))
-        live.flask("db", "upgrade")
-        live.seed_output = live.flask("seed")
+    with seeded_server(tmp_path_factory.mktemp("live")) as live:
         live.flask("seed")  # a second run must add nothing
-        live.start()
         yield live
-        live.stop()
 
 
 def login(server, email, password) -> dict:

@@ -11,8 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.databases import fresh_database
-from tests.e2e.live import LiveServer, server_env
+from tests.e2e.live import seeded_server
 
 INITIAL_STOCK = 30
 CLIENTS = 12
@@ -21,13 +20,8 @@ ORDERS_PER_CLIENT = 5
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with fresh_database(tmp_path_factory.mktemp("race")) as url:
-        live = LiveServer(server_env(url), workers=4)
-        live.flask("db", "upgrade")
-        live.flask("seed")
-        live.start()
+    with seeded_server(tmp_path_factory.mktemp("race"), workers=4) as live:
         yield live
-        live.stop()
 
 
 def login(server, email, password) -> dict:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.databases import fresh_database
-from tests.e2e.live import ROOT, LiveServer, server_env
+from tests.e2e.live import ROOT, seeded_server
 from tools.sdk import generate
 
 pytestmark = pytest.mark.slow
@@ -29,13 +28,8 @@ TSC = NODE_MODULES / ".bin" / "tsc"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with fresh_database(tmp_path_factory.mktemp("sdk-live")) as url:
-        live = LiveServer(server_env(url))
-        live.flask("db", "upgrade")
-        live.flask("seed")
-        live.start()
+    with seeded_server(tmp_path_factory.mktemp("sdk-live")) as live:
         yield live
-        live.stop()
 
 
 def run(*command, cwd: Path | None = None) -> str:

@@ -1,0 +1,34 @@
+"""Assertions and walks that several test modules share."""
+
+from http import HTTPStatus
+
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def operations(spec: dict):
+    """Yield (path, method, operation) for every operation of a spec (2.0 or 3.0)."""
+    for path, item in spec["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield path, method, item[method]
+
+
+def assert_problem(response, status: int, *, fields=None) -> dict:
+    """Check the RFC 9457 problem shape of ``response`` and return its body.
+
+    ``fields``: the keys ``errors`` must have; None: no ``errors``; ``...``: unchecked.
+    """
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["type"] == "about:blank"
+    assert body["status"] == status
+    assert body["title"] == HTTPStatus(status).phrase
+    assert body["detail"]
+    assert body["instance"] == response.request.path
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    if fields is None:
+        assert "errors" not in body
+    elif fields is not ...:
+        assert set(body["errors"]) == set(fields), body["errors"]
+    return body
