@@ -2,7 +2,7 @@
 
 from flask import current_app, url_for
 from flask_jwt_extended import create_access_token, create_refresh_token, current_user
-from flask_restx import Namespace, fields
+from flask_restx import fields
 
 from api.auth import auth_required, public, revoke_current_token
 from api.conditional import conditional_read, tagged
@@ -12,6 +12,7 @@ from api.http import no_content
 from api.negotiation import XML, produces
 from api.ratelimit import limited_by
 from api.restx import Resource
+from api.serialize import Namespace
 from models.user import EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH, authenticate, create_user
 from namespaces.users import User, email_field, name_field, password_field
 

@@ -1,11 +1,12 @@
 """Liveness and readiness probes for load balancers and orchestrators."""
 
-from flask_restx import Namespace, fields
+from flask_restx import fields
 
 from api.auth import public
 from api.errors import ApiProblem, problems
 from api.ratelimit import unlimited
 from api.restx import Resource
+from api.serialize import Namespace
 from models import is_database_ready
 
 ns = Namespace("health", description="Liveness and readiness probes", path="/")

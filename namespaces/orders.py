@@ -4,7 +4,7 @@ from functools import partial
 
 from flask import url_for
 from flask_jwt_extended import current_user
-from flask_restx import Namespace, fields, marshal
+from flask_restx import fields
 
 from api.auth import auth_required
 from api.conditional import conditional_read, conditional_write, expected_version, tagged
@@ -14,6 +14,7 @@ from api.negotiation import CSV, XML, produces
 from api.pagination import page_model, page_of, page_parser, sort_argument
 from api.parsers import bounded_int, make_parser, token, utc_datetime
 from api.restx import Resource
+from api.serialize import Namespace, marshal
 from models.order import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     MAX_ITEMS,

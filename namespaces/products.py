@@ -1,7 +1,7 @@
 """The product catalog: public reads, admin-only writes."""
 
 from flask import url_for
-from flask_restx import Namespace, fields
+from flask_restx import fields
 
 from api.auth import auth_required, public
 from api.conditional import conditional_read, conditional_write, expected_version, tagged
@@ -12,6 +12,7 @@ from api.negotiation import CSV, XML, produces
 from api.pagination import page_model, page_of, page_parser, sort_argument
 from api.parsers import boolean, bounded_int, bounded_text
 from api.restx import Resource
+from api.serialize import Namespace
 from models.product import (
     DESCRIPTION_MAX_LENGTH,
     MAX_PRICE_CENTS,

@@ -4,7 +4,7 @@ from functools import partial
 
 from flask import url_for
 from flask_jwt_extended import current_user
-from flask_restx import Namespace, fields
+from flask_restx import fields
 
 from api.auth import auth_required
 from api.conditional import conditional_read, conditional_write, expected_version, tagged
@@ -15,6 +15,7 @@ from api.negotiation import XML, produces
 from api.pagination import page_model, page_of, page_parser, sort_argument
 from api.parsers import bounded_text
 from api.restx import Resource
+from api.serialize import Namespace
 from models.order import order_query
 from models.user import (
     EMAIL_MAX_LENGTH,
