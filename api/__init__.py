@@ -16,6 +16,7 @@ from api.extensions import migrate
 from api.metrics import init_metrics
 from api.observability import configure_logging, register_request_id
 from api.openapi import register_spec_route
+from api.page_counts import init_page_counts
 from api.ratelimit import init_rate_limits
 from api.request_log import register_request_log
 from api.restx import StorefrontApi
@@ -36,7 +37,13 @@ admin.
 failures: 400 for a body of the wrong shape, 422 for a value out of bounds.
 
 **Collections** are paged with `page` and `per_page` (at most 100); the envelope
-carries `total`, `pages` and `_links`, mirrored in the `Link` header.
+carries `total`, `pages` and `_links`, mirrored in the `Link` header. Products and
+orders also take `after`, an opaque keyset cursor: the `next` link of every page
+but the last carries one, and a page after a cursor costs the same at any depth.
+`total` is counted for every request while under 1,000; a larger count may be
+reused for up to 10 seconds by the server process that made it, which forgets it
+on its own next write, so a write made through another process can take that long
+to show (the defaults of `PAGE_COUNT_CACHE_MIN` and `PAGE_COUNT_CACHE_SECONDS`).
 
 **Caching and concurrency**: single resources carry an `ETag`; `If-None-Match`
 answers 304 while it is current, and a stale `If-Match` on PUT, PATCH or DELETE
@@ -96,8 +103,9 @@ def configure_app(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database, migrations and JWT to ``app``."""
+    """Bind the database (and its listings' count cache), migrations and JWT to ``app``."""
     db.init_app(app)
+    init_page_counts(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     init_auth(app)
     configure_password_hashing(

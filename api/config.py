@@ -1,5 +1,6 @@
 """Settings from the environment (and a ``.env`` file), one place for all of them."""
 
+import math
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +12,10 @@ ENVIRONMENTS = ("development", "testing", "production")
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105
 DEV_JWT_SECRET_KEY = "dev-only-jwt-secret-key-change-me-0123456789"  # noqa: S105
 TRUE_WORDS = {"1", "true", "yes", "on"}
+# Listing totals (api/page_counts.py): counts of at least this many rows are
+# reused for this many seconds; the spec's descriptions quote these defaults.
+PAGE_COUNT_CACHE_MIN = 1000
+PAGE_COUNT_CACHE_SECONDS = 10
 
 
 class ConfigError(RuntimeError):
@@ -22,14 +27,18 @@ def _flag(environ, name: str, default: bool) -> bool:
     return default if value is None or value == "" else value.strip().lower() in TRUE_WORDS
 
 
-def _number(environ, name: str, default: float, cast=int):
+def _number(environ, name: str, default: float, cast=int, *, minimum: float | None = None):
     value = environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return cast(value)
+        number = cast(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    # Written so that NaN fails too; infinity is no setting anyone means.
+    if minimum is not None and not minimum <= number < math.inf:
+        raise ConfigError(f"{name} must be a finite number of at least {minimum}, got {value!r}")
+    return number
 
 
 def normalize_database_url(url: str) -> str:
@@ -107,6 +116,12 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
         "ARGON2_TIME_COST": _number(environ, "ARGON2_TIME_COST", 3),
         "ARGON2_MEMORY_KIB": _number(environ, "ARGON2_MEMORY_KIB", 65536),
         "DEBUG_REQUESTED": _flag(environ, "FLASK_DEBUG", False),
+        "PAGE_COUNT_CACHE_MIN": _number(
+            environ, "PAGE_COUNT_CACHE_MIN", PAGE_COUNT_CACHE_MIN, minimum=0
+        ),
+        "PAGE_COUNT_CACHE_SECONDS": _number(
+            environ, "PAGE_COUNT_CACHE_SECONDS", PAGE_COUNT_CACHE_SECONDS, float, minimum=0
+        ),
     }
     if app_env == "testing":
         # Cheap hashes keep the suite fast; the algorithm is the same.

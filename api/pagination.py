@@ -1,20 +1,42 @@
-"""Offset pagination: query parameters, the page envelope and the Link header."""
+"""Pagination: query parameters, the page envelope, its links and the Link header.
+
+Every listing is paged by number (``page``, ``per_page``). A listing that grows
+without bound also takes a keyset cursor (``after``), which the ``next`` link of
+every page but the last carries, so a client that follows ``next`` reads each
+page with an index seek, as cheaply at the millionth row as at the first. A page
+reads one row more than it shows, to know whether a ``next`` exists without
+counting; ``total`` comes from ``api.page_counts``.
+"""
 
 from urllib.parse import urlencode
 
 from flask import request
 from flask_restx import fields
 
+from api.config import PAGE_COUNT_CACHE_MIN, PAGE_COUNT_CACHE_SECONDS
+from api.cursors import Cursor, cursor_text, decode_cursor, encode_cursor
+from api.errors import ApiProblem
+from api.page_counts import count_rows
 from api.parsers import bounded_int, make_parser
 from models import db
 
 MAX_PER_PAGE = 100
 # Bounds the OFFSET: past it the arithmetic would overflow a 64-bit integer.
 MAX_PAGE = 1_000_000
+# The query arguments the envelope's links set themselves.
+PAGING_ARGUMENTS = ("page", "per_page", "after")
+
+TOTAL_DESCRIPTION = (
+    f"Items in all pages. Under {PAGE_COUNT_CACHE_MIN:,} (PAGE_COUNT_CACHE_MIN by default) "
+    "they are counted for every request; a larger count may be reused for up to "
+    f"{PAGE_COUNT_CACHE_SECONDS} s (PAGE_COUNT_CACHE_SECONDS by default) by the server "
+    "process that made it, until that process's next write, so writes through other "
+    "processes can take that long to show"
+)
 
 
-def page_parser():
-    """A query parser with ``page`` and ``per_page``; add filters to the copy."""
+def page_parser(*, cursor: bool = False):
+    """A query parser with ``page`` and ``per_page`` (and ``after`` with ``cursor``)."""
     parser = make_parser()
     parser.add_argument(
         "page",
@@ -30,6 +52,17 @@ def page_parser():
         location="args",
         help=f"Items per page, at most {MAX_PER_PAGE}",
     )
+    if cursor:
+        parser.add_argument(
+            "after",
+            type=cursor_text,
+            location="args",
+            help="Keyset cursor: continue after the last item of a page, as fast at any depth. "
+            "Opaque: copy it from a `next` link (every page but the last has one) with the "
+            "same `sort`; filters may change. Not with `page` (400); a malformed cursor, or "
+            "one made for another `sort`, is a 400. The page's `page` is the number it had "
+            "when its cursor was made; items added or removed before it since then shift it",
+        )
     return parser
 
 
@@ -41,14 +74,23 @@ def page_model(ns, name: str, item_model):
             rel: fields.String(
                 required=rel in ("self", "first", "last"),
                 description=text,
-                example=f"/api/v1/products?page={number}&per_page=20",
+                example=example,
             )
-            for rel, text, number in (
-                ("self", "This page", 2),
-                ("first", "The first page", 1),
-                ("prev", "The previous page (absent on the first)", 1),
-                ("next", "The next page (absent on the last)", 3),
-                ("last", "The last page", 5),
+            for rel, text, example in (
+                ("self", "This page", "/api/v1/products?page=2&per_page=20"),
+                ("first", "The first page", "/api/v1/products?page=1&per_page=20"),
+                (
+                    "prev",
+                    "The previous page, by number (absent on the first)",
+                    "/api/v1/products?page=1&per_page=20",
+                ),
+                (
+                    "next",
+                    "The next page, by keyset cursor where the listing takes `after`, "
+                    "else by number (absent on the last)",
+                    "/api/v1/products?after=eyJzIjpudWxsLCJ2IjpudWxsLCJpIjo0MCwicCI6M30&per_page=20",
+                ),
+                ("last", "The last page", "/api/v1/products?page=5&per_page=20"),
             )
         },
     )
@@ -60,33 +102,29 @@ def page_model(ns, name: str, item_model):
                 required=True,
                 description="The items of this page",
             ),
-            "page": fields.Integer(required=True, min=1, example=1, description="This page"),
+            "page": fields.Integer(
+                required=True,
+                min=1,
+                example=1,
+                description="This page's number (after a cursor: its number when the cursor "
+                "was made)",
+            ),
             "per_page": fields.Integer(
                 required=True, min=1, max=MAX_PER_PAGE, example=20, description="Items per page"
             ),
             "total": fields.Integer(
-                required=True, min=0, example=97, description="Items in all pages"
+                required=True, min=0, example=97, description=TOTAL_DESCRIPTION
             ),
-            "pages": fields.Integer(required=True, min=0, example=5, description="Number of pages"),
+            "pages": fields.Integer(
+                required=True,
+                min=0,
+                example=5,
+                description="Number of pages: `total` divided by `per_page`, rounded up "
+                "(so as fresh as `total`)",
+            ),
             "_links": fields.Nested(page_links, required=True, skip_none=True),
         },
     )
-
-
-def _page_url(page: int, per_page: int) -> str:
-    args = {k: v for k, v in request.args.items() if k not in ("page", "per_page")}
-    return f"{request.path}?{urlencode({**args, 'page': page, 'per_page': per_page})}"
-
-
-def page_of(parser, build_query) -> tuple[dict, int, dict]:
-    """Parse a listing's query string and return the page ``build_query(**filters)`` selects.
-
-    ``parser`` comes from ``page_parser``; every argument but ``page`` and
-    ``per_page`` is handed to ``build_query`` as a filter or sort.
-    """
-    filters = parser.parse_args()
-    page, per_page = filters.pop("page"), filters.pop("per_page")
-    return paginate(build_query(**filters), page=page, per_page=per_page)
 
 
 def sort_argument(parser, sorts) -> None:
@@ -102,23 +140,111 @@ def sort_argument(parser, sorts) -> None:
     )
 
 
-def paginate(query, *, page: int, per_page: int) -> tuple[dict, int, dict]:
-    """Run ``query`` for one page: (envelope, 200, ``Link`` header), for ``marshal_with``."""
-    result = db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)
-    last = max(result.pages, 1)
-    links = {"self": page, "first": 1, "last": last}
+def page_of(parser, build_query, *, ordering=None) -> tuple[dict, int, dict]:
+    """Parse a listing's query string and return the page ``build_query(**filters)`` selects.
+
+    ``parser`` comes from ``page_parser``; every argument but the paging ones is
+    handed to ``build_query`` as a filter or sort. A listing that takes cursors
+    passes its ``ordering`` (``models.base.Ordering``), and ``build_query`` then
+    takes ``after``, a position in that ordering.
+    """
+    filters = parser.parse_args()
+    page, per_page, after = (filters.pop(name, None) for name in PAGING_ARGUMENTS)
+    sort = filters.get("sort")
+    if after is None:
+        query = build_query(**filters)
+        return paginate(query, page=page, per_page=per_page, ordering=ordering, sort=sort)
+    cursor = _read_cursor(after, ordering, sort)
+    rows, more = _fetch(build_query(**filters, after=cursor.position), per_page)
+    total = count_rows(build_query(**filters))
+    return _page(
+        rows,
+        more,
+        page=cursor.page,
+        per_page=per_page,
+        total=total,
+        ordering=ordering,
+        sort=sort,
+        self_after=after,
+    )
+
+
+def _read_cursor(after: str, ordering, sort: str | None) -> Cursor:
+    """The cursor ``after`` of a request sorted by ``sort``, or a 400 problem."""
+    if "page" in request.args:
+        raise ApiProblem(
+            400,
+            "Invalid query parameter",
+            errors={"after": ["cannot be combined with page: send one or the other"]},
+        )
+    return decode_cursor(after, sort=sort, value_type=ordering.value_type(sort), max_page=MAX_PAGE)
+
+
+def paginate(
+    query, *, page: int, per_page: int, ordering=None, sort: str | None = None
+) -> tuple[dict, int, dict]:
+    """Run ``query`` for page number ``page``: (envelope, 200, ``Link`` header).
+
+    Without an ``ordering`` the ``next`` link is the next page number; with
+    one (and the ``sort`` that ordered ``query``), a cursor after this page's
+    last row.
+    """
+    rows, more = _fetch(query.offset((page - 1) * per_page), per_page)
+    if more or (not rows and page > 1):
+        total = count_rows(query)
+    else:
+        # The last page says how many there are, without counting.
+        total = (page - 1) * per_page + len(rows)
+    return _page(
+        rows, more, page=page, per_page=per_page, total=total, ordering=ordering, sort=sort
+    )
+
+
+def _fetch(query, per_page: int) -> tuple[list, bool]:
+    """Up to ``per_page`` rows of ``query``, and whether more follow (one more row is read)."""
+    rows = db.session.scalars(query.limit(per_page + 1)).all()
+    return rows[:per_page], len(rows) > per_page
+
+
+def _page(rows, more, *, page, per_page, total, ordering, sort, self_after=None):
+    """The envelope, status and ``Link`` header of a page of ``rows``.
+
+    ``more``: rows follow the last one; ``self_after``: the cursor that opened
+    this page, if one did.
+    """
+    pages = -(-total // per_page)
+    last = max(pages, 1)
+    links = {
+        "self": _url(per_page, after=self_after) if self_after else _url(per_page, page=page),
+        "first": _url(per_page, page=1),
+        "last": _url(per_page, page=last),
+    }
     if page > 1:
-        links["prev"] = min(page - 1, last)
-    if page < last:
-        links["next"] = page + 1
-    urls = {rel: _page_url(number, per_page) for rel, number in links.items()}
+        links["prev"] = _url(per_page, page=min(page - 1, last))
+    if more:
+        links["next"] = _next_url(rows[-1], page, per_page, ordering, sort)
     envelope = {
-        "items": result.items,
+        "items": rows,
         "page": page,
         "per_page": per_page,
-        "total": result.total,
-        "pages": result.pages,
-        "_links": urls,
+        "total": total,
+        "pages": pages,
+        "_links": links,
     }
-    header = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in urls.items())
+    header = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
     return envelope, 200, {"Link": header}
+
+
+def _next_url(last_row, page: int, per_page: int, ordering, sort: str | None) -> str:
+    """The page after ``last_row``: by keyset cursor when the listing has an ``ordering``."""
+    if ordering is None:
+        return _url(per_page, page=page + 1)
+    # Past MAX_PAGE the number stops growing; the cursor still finds the rows.
+    cursor = Cursor(sort, ordering.position(last_row, sort), min(page + 1, MAX_PAGE))
+    return _url(per_page, after=encode_cursor(cursor))
+
+
+def _url(per_page: int, **paging) -> str:
+    """This listing's URL with the request's filters and sort, and the given paging."""
+    kept = {k: v for k, v in request.args.items() if k not in PAGING_ARGUMENTS}
+    return f"{request.path}?{urlencode({**kept, **paging, 'per_page': per_page})}"

@@ -1,11 +1,23 @@
 """The declarative base, the ``db`` object and the transaction owner."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, event, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    event,
+    text,
+    tuple_,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
@@ -155,6 +167,49 @@ def order_by(sorts: dict, sort: str | None, tiebreak) -> tuple:
     if sort.startswith("-"):
         return column.desc(), tiebreak.desc()
     return column, tiebreak
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """A listing's orderings: its sort allow-list and the id column that breaks ties.
+
+    It gives the ORDER BY of a sort, and the keyset condition that continues a
+    listing after a position: the (sort value, id) of the last row a page showed.
+    A listing that offers cursors builds its query with both.
+    """
+
+    sorts: Mapping[str, Any]
+    tiebreak: Any
+
+    def order_by(self, sort: str | None) -> tuple:
+        """ORDER BY clauses for ``sort``, as ``order_by`` makes them."""
+        return order_by(self.sorts, sort, self.tiebreak)
+
+    def after(self, sort: str | None, position: tuple) -> ColumnElement[bool]:
+        """The rows that follow ``position`` in the order of ``sort``.
+
+        A row-value comparison, ``(column, id) > (:value, :id)`` (``<`` when
+        descending): PostgreSQL and SQLite both seek the (column, id) index to
+        it. SQLite scans that index from its start for the equivalent
+        ``column > :value OR (column = :value AND id > :id)``, so the row value
+        is the form that keeps deep pages as cheap as the first.
+        """
+        value, last_id = position
+        if not sort:
+            return self.tiebreak > last_id
+        column = self.sorts[sort.lstrip("-")]
+        keys = tuple_(column, self.tiebreak)
+        start = tuple_(value, last_id, types=[column.type, self.tiebreak.type])
+        return keys < start if sort.startswith("-") else keys > start
+
+    def position(self, row, sort: str | None) -> tuple:
+        """The (sort value, id) of ``row`` under ``sort``; the value is None when sorted by id."""
+        value = getattr(row, self.sorts[sort.lstrip("-")].key) if sort else None
+        return value, getattr(row, self.tiebreak.key)
+
+    def value_type(self, sort: str | None) -> type | None:
+        """The Python type of a position's sort value under ``sort`` (None when sorted by id)."""
+        return self.sorts[sort.lstrip("-")].type.python_type if sort else None
 
 
 def is_database_ready() -> bool:

@@ -28,10 +28,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
 from models.base import (
     IdType,
+    Ordering,
     TimestampedMixin,
     check_version,
     db,
-    order_by,
     transaction,
     utcnow,
 )
@@ -284,6 +284,7 @@ def get_order(order_id: int, *, viewer: User | None = None) -> Order:
 
 
 ORDER_SORTS = {"created_at": Order.created_at, "total_cents": Order.total_cents}
+ORDER_ORDERING = Ordering(ORDER_SORTS, Order.id)
 
 
 def order_query(
@@ -294,10 +295,14 @@ def order_query(
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     sort: str | None = None,
+    after: tuple | None = None,
 ) -> Select:
-    """Orders ``viewer`` may see (their own; every order for an admin), filtered.
+    """Orders ``viewer`` may see (their own; every order for an admin), filtered and sorted.
 
-    Items load in one extra query for the whole page, never one per order.
+    ``sort`` is a key of ``ORDER_SORTS``, ``-`` for descending, ties by id;
+    ``after``, a position from ``ORDER_ORDERING.position``, keeps only the
+    orders that follow it. Items load in one extra query for the whole page,
+    never one per order.
     """
     query = select(Order).options(selectinload(Order.items))
     if not viewer.is_admin:
@@ -310,7 +315,9 @@ def order_query(
         query = query.where(Order.created_at >= created_from)
     if created_to is not None:
         query = query.where(Order.created_at < created_to)
-    return query.order_by(*order_by(ORDER_SORTS, sort, Order.id))
+    if after is not None:
+        query = query.where(ORDER_ORDERING.after(sort, after))
+    return query.order_by(*ORDER_ORDERING.order_by(sort))
 
 
 def change_status(

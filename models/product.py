@@ -7,11 +7,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import (
     IdType,
+    Ordering,
     SoftDeleteMixin,
     TimestampedMixin,
     check_version,
     db,
-    order_by,
     transaction,
     unicode_lower,
     utcnow,
@@ -100,6 +100,7 @@ PRODUCT_SORTS = {
     "price_cents": Product.price_cents,
     "created_at": Product.created_at,
 }
+PRODUCT_ORDERING = Ordering(PRODUCT_SORTS, Product.id)
 
 
 def _live_sku_taken(sku: str, *, except_id: int | None = None) -> bool:
@@ -128,11 +129,14 @@ def product_query(
     max_price: int | None = None,
     in_stock: bool | None = None,
     sort: str | None = None,
+    after: tuple | None = None,
 ) -> Select:
     """Build the select for a filtered, sorted product listing (live products only).
 
     ``sort`` is a key of ``PRODUCT_SORTS``, optionally prefixed with ``-`` for
-    descending; ties break on id so pages never overlap or skip.
+    descending; ties break on id so pages never overlap or skip. ``after``, a
+    position from ``PRODUCT_ORDERING.position``, keeps only the products that
+    follow it in that order.
     """
     query = select(Product).where(Product.deleted_at.is_(None))
     if q:
@@ -149,7 +153,9 @@ def product_query(
         query = query.where(Product.stock > 0)
     elif in_stock is False:
         query = query.where(Product.stock == 0)
-    return query.order_by(*order_by(PRODUCT_SORTS, sort, Product.id))
+    if after is not None:
+        query = query.where(PRODUCT_ORDERING.after(sort, after))
+    return query.order_by(*PRODUCT_ORDERING.order_by(sort))
 
 
 def create_product(

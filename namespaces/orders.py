@@ -19,6 +19,7 @@ from models.order import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     MAX_ITEMS,
     MAX_QUANTITY,
+    ORDER_ORDERING,
     ORDER_SORTS,
     Status,
     change_status,
@@ -119,7 +120,7 @@ StatusInput = ns.model(
 )
 OrderPage = page_model(ns, "OrderPage", Order)
 
-list_parser = page_parser()
+list_parser = page_parser(cursor=True)
 list_parser.add_argument("status", choices=STATUSES, location="args", help="Only this state")
 list_parser.add_argument(
     "user_id", type=bounded_int(1, MAX_ID), location="args", help="Only this user's (admins)"
@@ -179,10 +180,12 @@ class OrderList(Resource):
         A customer sees only their own orders; `user_id` cannot widen that (another user's id is an
         empty page). `status`; `created_from` (inclusive) and `created_to` (exclusive) are RFC 3339
         times, UTC when they have no offset; `sort`: created_at or total_cents, `-` for descending,
-        ties by id. Paged by `page`/`per_page` (at most 100), with `_links` and a `Link` header.
-        JSON, XML, or CSV via `Accept` (CSV: one row per order, without its item lines).
+        ties by id. Paged by `page`/`per_page` (at most 100), with `_links` and a `Link` header;
+        `next` links carry an `after` cursor, as fast at any depth. JSON, XML, or CSV via `Accept`
+        (CSV: one row per order, without its item lines).
         """
-        return page_of(list_parser, partial(order_query, viewer=current_user))
+        query = partial(order_query, viewer=current_user)
+        return page_of(list_parser, query, ordering=ORDER_ORDERING)
 
     @ns.doc(id="createOrder", params={IDEMPOTENCY_HEADER: IDEMPOTENCY_PARAM})
     @produces(ns, XML)

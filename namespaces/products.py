@@ -18,6 +18,7 @@ from models.product import (
     MAX_PRICE_CENTS,
     MAX_STOCK,
     NAME_MAX_LENGTH,
+    PRODUCT_ORDERING,
     PRODUCT_SORTS,
     SKU_MAX_LENGTH,
     SKU_PATTERN,
@@ -111,7 +112,7 @@ ProductInput = ns.model("ProductInput", _input_fields(required=True), strict=Tru
 ProductPatch = ns.model("ProductPatch", _input_fields(required=False), strict=True)
 ProductPage = page_model(ns, "ProductPage", Product)
 
-list_parser = page_parser()
+list_parser = page_parser(cursor=True)
 list_parser.add_argument(
     "q", type=bounded_text(100), location="args", help="Name or SKU contains this text (any case)"
 )
@@ -149,10 +150,11 @@ class ProductList(Resource):
         Public; deleted products never appear. `q` matches part of the name or SKU (any case);
         `min_price`/`max_price` bound `price_cents` inclusively; `in_stock=true` keeps products in
         stock, `false` sold-out ones. `sort`: name, price_cents or created_at, `-` descending, ties
-        by id. Paged by `page`/`per_page` (at most 100). Bad `sort` or a non-integer: 400; out of
-        bounds: 422. JSON, XML or CSV (no `_links`; formula-like text gets a leading ').
+        by id. Paged by `page`/`per_page` (at most 100); `next` links carry an `after` cursor, as
+        fast at any depth. Bad `sort`, cursor or a non-integer: 400; out of bounds: 422. JSON, XML
+        or CSV (no `_links`; formula-like text gets a leading ').
         """
-        return page_of(list_parser, product_query)
+        return page_of(list_parser, product_query, ordering=PRODUCT_ORDERING)
 
     @ns.doc(id="createProduct")
     @produces(ns, XML)

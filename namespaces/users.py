@@ -16,7 +16,7 @@ from api.pagination import page_model, page_of, page_parser, sort_argument
 from api.parsers import bounded_text
 from api.restx import Resource
 from api.serialize import Namespace
-from models.order import order_query
+from models.order import ORDER_ORDERING, order_query
 from models.user import (
     EMAIL_MAX_LENGTH,
     EMAIL_PATTERN,
@@ -298,8 +298,9 @@ class UserOrders(Resource):
         404 for an unknown or deleted user. Filters as on `GET /orders`, the user coming from the
         path: `status`, `created_from` (inclusive) and `created_to` (exclusive), `sort` by
         created_at or total_cents. Paged by `page`/`per_page` (at most 100), with `_links` and a
-        `Link` header. JSON, or XML with `Accept: application/xml`.
+        `Link` header; `next` links carry an `after` cursor. JSON, or XML with `Accept:
+        application/xml`.
         """
         visible_user(actor=current_user, user_id=user_id)
         query = partial(order_query, viewer=current_user, user_id=user_id)
-        return page_of(orders.nested_list_parser, query)
+        return page_of(orders.nested_list_parser, query, ordering=ORDER_ORDERING)

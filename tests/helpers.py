@@ -1,6 +1,10 @@
 """Assertions and walks that several test modules share."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
+
+from sqlalchemy import event
 
 METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -32,3 +36,30 @@ def assert_problem(response, status: int, *, fields=None) -> dict:
     elif fields is not ...:
         assert set(body["errors"]) == set(fields), body["errors"]
     return body
+
+
+class StatementCounter:
+    """Counts the statements sent to an engine, only inside ``counting()``."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.active = False
+        self.statements: list[str] = []
+        event.listen(engine, "before_cursor_execute", self._count)
+
+    def _count(self, _conn, _cursor, statement, _params, _context, _executemany):
+        if self.active:
+            self.statements.append(statement)
+
+    @contextmanager
+    def counting(self) -> Iterator[list[str]]:
+        """Record the statements executed in the block; yields the list being filled."""
+        self.statements = []
+        self.active = True
+        try:
+            yield self.statements
+        finally:
+            self.active = False
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._count)

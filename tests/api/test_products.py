@@ -62,6 +62,12 @@ def page_number(url: str) -> tuple[int, int]:
     return int(query["page"][0]), int(query["per_page"][0])
 
 
+def landing(client, url: str) -> tuple[int, list[int]]:
+    """Follow a page link: the ``page`` number it answers with, and its product ids."""
+    response = client.get(url)
+    return response.get_json()["page"], ids(response)
+
+
 def ids(response) -> list[int]:
     assert response.status_code == 200, response.get_data(as_text=True)
     return [item["id"] for item in response.get_json()["items"]]
@@ -181,9 +187,16 @@ def test_pages_and_their_links(client, make_product, page, expected_slice, expec
     assert (body["page"], body["per_page"], body["total"], body["pages"]) == (page, 2, 5, 3)
     header = links_of(response)
     assert header == body["_links"]
-    assert {rel: page_number(url) for rel, url in header.items()} == {
-        rel: (number, 2) for rel, number in expected_rels.items()
+    # Every link leads to the page it names; ``next`` by keyset cursor, the rest by number.
+    assert {rel: landing(client, url) for rel, url in header.items()} == {
+        rel: (number, products[(number - 1) * 2 : number * 2])
+        for rel, number in expected_rels.items()
     }
+    assert {rel: page_number(url) for rel, url in header.items() if rel != "next"} == {
+        rel: (number, 2) for rel, number in expected_rels.items() if rel != "next"
+    }
+    if "next" in header:
+        assert "after" in parse_qs(urlsplit(header["next"]).query)
 
 
 def test_page_past_the_end_is_an_empty_page_not_an_error(client, make_product):

@@ -6,49 +6,22 @@ set and a large one, and asserts the two counts are equal and small.
 """
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
 
 from models import User, db
 from models.order import place_order
 from tests.conftest import bearer
+from tests.helpers import StatementCounter
 
 ORDERS = "/api/v1/orders"
 PRODUCTS = "/api/v1/products"
 ITEMS_PER_ORDER = 3
-# Auth's user lookup and blocklist check, the page's count, its rows, its items.
-MAX_ORDER_LIST_QUERIES = 6
-MAX_PRODUCT_LIST_QUERIES = 3
+# Auth's user lookup and blocklist check, the page's rows, its items, its count
+# (which a last page does without).
+MAX_ORDER_LIST_QUERIES = 5
+MAX_PRODUCT_LIST_QUERIES = 2
 MAX_PRODUCT_QUERIES = 2
-
-
-class StatementCounter:
-    """Counts the statements sent to an engine, only inside ``counting()``."""
-
-    def __init__(self, engine):
-        self.engine = engine
-        self.active = False
-        self.statements: list[str] = []
-        event.listen(engine, "before_cursor_execute", self._count)
-
-    def _count(self, _conn, _cursor, statement, _params, _context, _executemany):
-        if self.active:
-            self.statements.append(statement)
-
-    @contextmanager
-    def counting(self) -> Iterator[list[str]]:
-        """Record the statements executed in the block; yields the list being filled."""
-        self.statements = []
-        self.active = True
-        try:
-            yield self.statements
-        finally:
-            self.active = False
-
-    def close(self) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._count)
 
 
 @pytest.fixture
@@ -162,3 +135,37 @@ def test_listing_products_costs_the_same_for_5_and_50(client, counter, make_prod
     assert (len(small_items), len(large_items)) == (5, 50)
     assert large == small
     assert large <= MAX_PRODUCT_LIST_QUERIES
+
+
+def follow_next(client, counter: StatementCounter, url: str, pages: int, **kwargs) -> list[int]:
+    """Follow ``next`` from ``url`` through ``pages`` pages; the statements each one ran."""
+    costs = []
+    for _ in range(pages):
+        with counter.counting() as statements:
+            response = client.get(url, **kwargs)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        costs.append(len(statements))
+        url = response.get_json()["_links"]["next"]
+    return costs
+
+
+def test_a_cursor_page_costs_the_same_at_any_depth(client, counter, make_product):
+    for _ in range(60):
+        make_product()
+
+    costs = follow_next(client, counter, f"{PRODUCTS}?per_page=5&sort=-price_cents", 11)
+
+    # The numbered first page, then cursor pages two to eleven: one count each.
+    assert set(costs) == {MAX_PRODUCT_LIST_QUERIES}
+
+
+def test_a_cursor_page_of_orders_costs_the_same_at_any_depth(
+    client, counter, admin_headers, add_orders
+):
+    add_orders(40)
+
+    costs = follow_next(
+        client, counter, f"{ORDERS}?per_page=3&sort=total_cents", 12, headers=admin_headers
+    )
+
+    assert set(costs) == {MAX_ORDER_LIST_QUERIES}

@@ -3,11 +3,12 @@
 Each case builds the real query with the model's query function (products;
 orders as an admin and as a customer; users), as a first page and, for sorts,
 as the page after a keyset cursor (``(sort column, id) > (:value, :id)``, ``<``
-when descending), and asks PostgreSQL for its plan on a migrated database:
-the indexes under test are the ones the migrations build. The cases come from
-the code: every key of ``PRODUCT_SORTS``, ``ORDER_SORTS`` and ``USER_SORTS`` in
-both directions, and every keyword filter of the query functions, so a new sort
-or filter fails here until an index serves it.
+when descending, built by ``models.base.Ordering`` as the listings build it),
+and asks PostgreSQL for its plan on a migrated database: the indexes under test
+are the ones the migrations build. The cases come from the code: every key of
+``PRODUCT_SORTS``, ``ORDER_SORTS`` and ``USER_SORTS`` in both directions, and
+every keyword filter of the query functions, so a new sort or filter fails here
+until an index serves it.
 
 A plan passes when it reads the table through an index, never a ``Seq Scan``;
 when a filter's column (or a customer's ``user_id``) is in an index condition
@@ -31,12 +32,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import ColumnElement, Select, tuple_
+from sqlalchemy import ColumnElement, Select
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from api import create_app
 from api.config import normalize_database_url
 from models import db
+from models.base import Ordering
 from models.order import ORDER_SORTS, Order, order_query
 from models.product import PRODUCT_SORTS, Product, product_query
 from models.user import USER_SORTS, Role, User, user_query
@@ -258,15 +260,10 @@ def _arguments(case: Case) -> dict:
 
 def _after(case: Case, query: Select) -> ColumnElement[bool]:
     """The keyset condition of the page after the fifth row of the first page."""
-    model, sort = case.listing.model, case.arguments["sort"]
-    if not sort:
-        last_id = db.session.scalars(query.with_only_columns(model.id).limit(5)).all()[-1]
-        return model.id > last_id
-    column = case.listing.sorts[sort.lstrip("-")]
-    rows = db.session.execute(query.with_only_columns(column, model.id).limit(5)).all()
-    value, last_id = rows[-1]
-    keys, cursor = tuple_(column, model.id), tuple_(value, last_id)
-    return keys < cursor if sort.startswith("-") else keys > cursor
+    ordering = Ordering(case.listing.sorts, case.listing.model.id)
+    sort = case.arguments["sort"]
+    fifth = db.session.scalars(query.limit(5)).all()[-1]
+    return ordering.after(sort, ordering.position(fifth, sort))
 
 
 def _compile(case: Case) -> tuple[str, dict]:
@@ -375,7 +372,7 @@ def test_an_index_narrows_every_filter(planner, case):
 @pytest.mark.parametrize("listing", LISTINGS, ids=lambda listing: listing.name)
 def test_every_filter_of_the_query_functions_is_checked(listing):
     parameters = inspect.signature(listing.function).parameters
-    documented = set(parameters) - {"sort", *listing.fixed}
+    documented = set(parameters) - {"sort", "after", *listing.fixed}
     assert set(listing.filters) == documented
 
 

@@ -80,19 +80,25 @@ HYPOTHESIS = settings(
 )
 
 
-def _negative_headers(case) -> bool:
-    """True when schemathesis broke the headers on purpose (e.g. left out Authorization)."""
-    component = case.meta.components.get(ParameterLocation.HEADER) if case.meta else None
-    return component is not None and component.mode is GenerationMode.NEGATIVE
+def _mode(case, location: ParameterLocation) -> GenerationMode | None:
+    """How schemathesis generated one part of the request (None: it did not)."""
+    component = case.meta.components.get(location) if case.meta else None
+    return component.mode if component is not None else None
 
 
 def _call(case, token: str, make_product) -> None:
     # Some live products, so item operations sometimes find one (ids start at 1).
     make_product()
+    # A keyset cursor is opaque: the schema cannot describe the ones the API
+    # makes, so a generated one is well-formed yet names no position (400), and
+    # `page` with `after` is a 400 too. Valid cases go without it;
+    # tests/api/test_cursors.py covers cursors.
+    if _mode(case, ParameterLocation.QUERY) is GenerationMode.POSITIVE and case.query:
+        case.query.pop("after", None)
     # The in-process WSGI transport does not decode compressed bodies: ask for none.
     headers = {"Accept-Encoding": "identity"}
     # A case that tests a missing or broken header must reach the API as generated.
-    if not _negative_headers(case):
+    if _mode(case, ParameterLocation.HEADER) is not GenerationMode.NEGATIVE:
         headers["Authorization"] = f"Bearer {token}"
     response = case.call(headers=headers)
     # A 304 carries no content, hence no Content-Type (RFC 9110 15.4.5; werkzeug

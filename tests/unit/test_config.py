@@ -50,6 +50,8 @@ def test_defaults_for_an_empty_environment():
     assert config["BEHIND_PROXY"] is False
     assert config["LOG_LEVEL"] == "INFO"
     assert config["DEBUG_REQUESTED"] is False
+    assert config["PAGE_COUNT_CACHE_MIN"] == 1000
+    assert config["PAGE_COUNT_CACHE_SECONDS"] == 10
 
 
 def test_empty_values_count_as_unset():
@@ -80,6 +82,8 @@ def test_numbers_are_parsed():
         MAX_UPLOAD_MB="10",
         ARGON2_TIME_COST="4",
         ARGON2_MEMORY_KIB="131072",
+        PAGE_COUNT_CACHE_MIN="0",
+        PAGE_COUNT_CACHE_SECONDS="2.5",
     )
 
     assert config["JWT_ACCESS_TOKEN_EXPIRES"] == timedelta(minutes=5)
@@ -88,6 +92,8 @@ def test_numbers_are_parsed():
     assert config["MAX_UPLOAD_MB"] == 10
     assert config["ARGON2_TIME_COST"] == 4
     assert config["ARGON2_MEMORY_KIB"] == 131072
+    assert config["PAGE_COUNT_CACHE_MIN"] == 0
+    assert config["PAGE_COUNT_CACHE_SECONDS"] == 2.5
 
 
 @pytest.mark.parametrize(
@@ -95,6 +101,22 @@ def test_numbers_are_parsed():
     [("JWT_ACCESS_MINUTES", "fifteen"), ("JWT_REFRESH_DAYS", "1.5"), ("MAX_BODY_MB", "1MB")],
 )
 def test_a_malformed_number_is_refused_by_name(name, value):
+    with pytest.raises(ConfigError, match=name):
+        settings(**{name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PAGE_COUNT_CACHE_MIN", "-1"),
+        ("PAGE_COUNT_CACHE_MIN", "1.5"),
+        ("PAGE_COUNT_CACHE_SECONDS", "-0.5"),
+        ("PAGE_COUNT_CACHE_SECONDS", "nan"),
+        ("PAGE_COUNT_CACHE_SECONDS", "inf"),
+        ("PAGE_COUNT_CACHE_SECONDS", "ten"),
+    ],
+)
+def test_a_count_cache_setting_out_of_range_is_refused_by_name(name, value):
     with pytest.raises(ConfigError, match=name):
         settings(**{name: value})
 
