@@ -13,6 +13,7 @@ from api.cors import init_cors
 from api.docs_pages import register_docs_pages
 from api.errors import Problem, register_error_handlers
 from api.extensions import migrate
+from api.http import NoCookieSessions
 from api.metrics import init_metrics
 from api.observability import configure_logging, register_request_id
 from api.openapi import register_spec_route
@@ -85,6 +86,7 @@ def configure_app(app: Flask) -> None:
         PROPAGATE_EXCEPTIONS=False,
     )
     app.json.sort_keys = False  # problems read type, title, status, detail... in order
+    app.session_interface = NoCookieSessions()
     if app.config["APP_ENV"] == "production":
         app.debug = False
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
