@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, event, text
@@ -155,6 +156,20 @@ def order_by(sorts: dict, sort: str | None, tiebreak) -> tuple:
     if sort.startswith("-"):
         return column.desc(), tiebreak.desc()
     return column, tiebreak
+
+
+def read_row(statement, **params) -> SimpleNamespace | None:
+    """Run a read-only ``statement`` on a connection of its own; its first row, or None.
+
+    A read that only renders a row does not need the ORM: no session to open
+    and tear down, no identity map, no change tracking. That is most of the
+    cost of a point read. The row comes back as an object with one attribute
+    per column, read like a model instance. The connection sees committed data
+    only, so this is not for a request that has written in its session.
+    """
+    with db.engine.connect() as connection:
+        row = connection.execute(statement, params).first()
+    return None if row is None else SimpleNamespace(**row._mapping)
 
 
 def is_database_ready() -> bool:
