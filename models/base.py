@@ -3,11 +3,10 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -158,18 +157,17 @@ def order_by(sorts: dict, sort: str | None, tiebreak) -> tuple:
     return column, tiebreak
 
 
-def read_row(statement, **params) -> SimpleNamespace | None:
+def read_row(statement, **params) -> Row | None:
     """Run a read-only ``statement`` on a connection of its own; its first row, or None.
 
     A read that only renders a row does not need the ORM: no session to open
     and tear down, no identity map, no change tracking. That is most of the
-    cost of a point read. The row comes back as an object with one attribute
-    per column, read like a model instance. The connection sees committed data
-    only, so this is not for a request that has written in its session.
+    cost of a point read. The row has one attribute per column, read like a
+    model instance. The connection sees committed data only, so this is not for
+    a request that has written in its session.
     """
     with db.engine.connect() as connection:
-        row = connection.execute(statement, params).first()
-    return None if row is None else SimpleNamespace(**row._mapping)
+        return connection.execute(statement, params).first()
 
 
 def is_database_ready() -> bool:
