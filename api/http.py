@@ -1,6 +1,6 @@
 """Small HTTP helpers shared by the namespaces."""
 
-from flask import Response
+from flask import Flask, Response
 from flask.sessions import SessionInterface
 
 
@@ -28,3 +28,28 @@ class NoCookieSessions(SessionInterface):
 
     def save_session(self, app, session, response):
         """Never set one."""
+
+
+class StorefrontFlask(Flask):
+    """Flask, remembering which functions are coroutines instead of asking on every call.
+
+    Flask passes every hook and view through ``ensure_sync`` on each request,
+    about a dozen ``inspect`` calls a request whose answer never changes. The
+    functions it is asked about are the registered ones, so the memo stays small;
+    it is bounded all the same.
+    """
+
+    _SYNC_MEMO_SIZE = 1024
+
+    def ensure_sync(self, func):
+        """``Flask.ensure_sync``, memoised per function."""
+        memo = self.__dict__.setdefault("_sync_memo", {})
+        try:
+            return memo[func]
+        except KeyError:
+            sync = super().ensure_sync(func)
+            if len(memo) < self._SYNC_MEMO_SIZE:
+                memo[func] = sync
+            return sync
+        except TypeError:  # an unhashable callable
+            return super().ensure_sync(func)
