@@ -13,6 +13,7 @@ from api.cors import init_cors
 from api.docs_pages import register_docs_pages
 from api.errors import Problem, register_error_handlers
 from api.extensions import migrate
+from api.http import NoCookieSessions, StorefrontFlask
 from api.metrics import init_metrics
 from api.observability import configure_logging, register_request_id
 from api.openapi import register_spec_route
@@ -57,7 +58,9 @@ listings, `text/csv` where an operation lists them; any other `Accept` is a 406.
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app from the environment, with ``config`` overriding any setting."""
-    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
+    app = StorefrontFlask(
+        __name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance")
+    )
     app.config.update(settings_from_env(root=Path(app.root_path).parent))
     app.config.update(config or {})
     check_production_safety(app.config)
@@ -92,6 +95,7 @@ def configure_app(app: Flask) -> None:
         PROPAGATE_EXCEPTIONS=False,
     )
     app.json.sort_keys = False  # problems read type, title, status, detail... in order
+    app.session_interface = NoCookieSessions()
     if app.config["APP_ENV"] == "production":
         app.debug = False
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):

@@ -101,7 +101,6 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
         "RATELIMIT_DEFAULT": environ.get("RATELIMIT_DEFAULT") or "300 per minute",
         "RATELIMIT_LOGIN": environ.get("RATELIMIT_LOGIN") or "10 per minute",
         "RATELIMIT_STORAGE_URI": environ.get("REDIS_URL") or "memory://",
-        "RATELIMIT_HEADERS_ENABLED": True,
         "CORS_ORIGINS": [
             o.strip() for o in environ.get("CORS_ORIGINS", "").split(",") if o.strip()
         ],

@@ -1,7 +1,7 @@
 """One error shape everywhere: ``application/problem+json`` (RFC 9457).
 
 Every exception, whoever raises it (werkzeug routing, the JSON parser, the body
-validator, flask-jwt-extended, flask-limiter, a domain function or a bug), is
+validator, flask-jwt-extended, the rate limiter, a domain function or a bug), is
 turned into a problem response here and nowhere else.
 """
 
@@ -166,8 +166,6 @@ def _routing_detail(error: HTTPException) -> str | None:
         return None
     if error.code == 404:
         return f"Nothing exists at {request.path}"
-    if error.code == 429:
-        return f"Rate limit exceeded ({error.description}); retry after Retry-After seconds"
     if error.code == 405:
         allowed = ", ".join(getattr(error, "valid_methods", None) or [])
         return f"{request.method} is not allowed on {request.path}; allowed: {allowed}"

@@ -1,7 +1,7 @@
 """Extension objects, created unbound; ``create_app`` binds them to an app.
 
-The rate limiter is the exception: flask-limiter keeps per-app state on its
-object, so ``api.ratelimit`` builds one per app.
+The rate limiter is the exception: it holds per-app settings and counters, so
+``api.ratelimit`` builds one per app.
 """
 
 from flask_jwt_extended import JWTManager

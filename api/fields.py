@@ -41,9 +41,11 @@ class Timestamp(fields.DateTime):
 
     def format(self, value: datetime) -> str:
         """Render ``value`` in UTC (naive values, as SQLite returns them, are UTC)."""
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        # isoformat: several times faster than strftime, and it always writes
+        # four-digit years, as RFC 3339 needs (glibc's "%Y" does not pad 999).
+        return value.isoformat(timespec="seconds") + "Z"
 
 
 def text(description: str, *, max_length: int, min_length: int = 0, **kwargs):

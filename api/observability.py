@@ -76,8 +76,4 @@ def register_request_id(app) -> None:
     def echo_request_id(response):
         if "request_id" in g:
             response.headers[REQUEST_ID_HEADER] = g.request_id
-        # flask-limiter adds Retry-After to every response; it only means
-        # something on a 429 (or a 503), so elsewhere it is dropped.
-        if response.status_code not in (429, 503):
-            response.headers.pop("Retry-After", None)
         return response

@@ -36,6 +36,7 @@ from flask_restx.fields import MarshallingError, get_value, is_indexable_but_not
 from flask_restx.marshalling import marshal_with as restx_marshal_with
 from flask_restx.model import RawModel
 from flask_restx.utils import unpack
+from sqlalchemy.engine import Row
 
 Serializer = Callable[[object], object]
 
@@ -185,7 +186,9 @@ def _compile(model, *, skip_none: bool, ordered: bool) -> Serializer:
             plan, lookup = by_key, dict.get
         elif isinstance(data, (list, tuple)):
             return [serialize(item) for item in data]
-        elif hasattr(data, "strip") or not hasattr(data, "__iter__"):
+        elif type(data) is Row or hasattr(data, "strip") or not hasattr(data, "__iter__"):
+            # A Core row is iterable, but restx ends up reading its columns by
+            # attribute too (indexing it by name fails), so read them directly.
             plan, lookup = by_attribute, getattr
         else:
             plan, lookup = by_get_value, _get_value

@@ -18,7 +18,7 @@ from sqlalchemy import (
     text,
     tuple_,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -210,6 +210,19 @@ class Ordering:
     def value_type(self, sort: str | None) -> type | None:
         """The Python type of a position's sort value under ``sort`` (None when sorted by id)."""
         return self.sorts[sort.lstrip("-")].type.python_type if sort else None
+
+
+def read_row(statement, **params) -> Row | None:
+    """Run a read-only ``statement`` on a connection of its own; its first row, or None.
+
+    A read that only renders a row does not need the ORM: no session to open
+    and tear down, no identity map, no change tracking. That is most of the
+    cost of a point read. The row has one attribute per column, read like a
+    model instance. The connection sees committed data only, so this is not for
+    a request that has written in its session.
+    """
+    with db.engine.connect() as connection:
+        return connection.execute(statement, params).first()
 
 
 def is_database_ready() -> bool:

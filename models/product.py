@@ -2,7 +2,17 @@
 
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, Integer, Select, String, Text, select, update
+from sqlalchemy import (
+    CheckConstraint,
+    Index,
+    Integer,
+    Select,
+    String,
+    Text,
+    bindparam,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import (
@@ -12,6 +22,7 @@ from models.base import (
     TimestampedMixin,
     check_version,
     db,
+    read_row,
     transaction,
     unicode_lower,
     utcnow,
@@ -118,6 +129,22 @@ def get_product(product_id: int) -> Product:
     """Return the live product ``product_id`` or raise ``NotFoundError``."""
     product = db.session.get(Product, product_id)
     if product is None or product.is_deleted:
+        raise NotFoundError("Product", product_id)
+    return product
+
+
+_LIVE_PRODUCT = select(Product.__table__).where(
+    Product.id == bindparam("product_id"), Product.deleted_at.is_(None)
+)
+
+
+def read_product(product_id: int):
+    """The live product ``product_id`` as a read-only row (see ``read_row``), or ``NotFoundError``.
+
+    For answering a GET; a change goes through ``get_product`` and the session.
+    """
+    product = read_row(_LIVE_PRODUCT, product_id=product_id)
+    if product is None:
         raise NotFoundError("Product", product_id)
     return product
 

@@ -1,6 +1,6 @@
 """The product catalog: public reads, admin-only writes."""
 
-from flask import url_for
+from flask import g, url_for
 from flask_restx import fields
 
 from api.auth import auth_required, public
@@ -24,8 +24,8 @@ from models.product import (
     SKU_PATTERN,
     create_product,
     delete_product,
-    get_product,
     product_query,
+    read_product,
     replace_product,
     update_product,
 )
@@ -44,10 +44,12 @@ ProductLinks = links(
 
 def product_links(product) -> dict:
     """The ``_links`` of a product: itself, and its image when it has one."""
-    found = {"self": url_for("api.products_product_item", product_id=product.id)}
-    if product.image_sha256:
-        found["image"] = url_for("api.products_product_image", product_id=product.id)
-    return found
+    # Built on the collection's URL, resolved once per request: url_for per
+    # link would be most of the cost of rendering a page of products.
+    if "products_url" not in g:
+        g.products_url = url_for("api.products_product_list")
+    url = f"{g.products_url}/{product.id}"
+    return {"self": url, "image": f"{url}/image"} if product.image_sha256 else {"self": url}
 
 
 Product = ns.model(
@@ -197,7 +199,7 @@ class ProductItem(Resource):
         PUT, PATCH or DELETE. Orders that take or return stock change the version too. JSON by
         default, XML with `Accept: application/xml`.
         """
-        return tagged(get_product(product_id))
+        return tagged(read_product(product_id))
 
     @ns.doc(id="replaceProduct")
     @produces(ns, XML)

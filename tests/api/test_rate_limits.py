@@ -6,6 +6,8 @@ behind a proxy) through ``environ_overrides``. The Redis test shares one Redis
 between two apps, as two instances would, under a key prefix of its own.
 """
 
+import json
+import time
 import uuid
 from datetime import timedelta
 
@@ -14,9 +16,12 @@ import pytest
 import redis
 from flask_jwt_extended import create_access_token
 
-from api.ratelimit import client_key
+from api import ratelimit
+from api.config import ConfigError
+from api.ratelimit import LocalWindows, client_key
 from models import User, db
 from tests.conftest import PASSWORD, bearer
+from tests.helpers import assert_problem
 
 ME = "/api/v1/auth/me"
 LOGIN = "/api/v1/auth/login"
@@ -175,6 +180,70 @@ def test_login_is_limited_by_address_whatever_token_comes_with_it(build_app, mak
     assert login(HOME) == 200
 
 
+# --- what counts, and what the headers say ------------------------------------------------
+
+
+def test_each_endpoint_has_a_budget_of_its_own_and_the_429_says_which_limit(limited):
+    client = limited.test_client()
+
+    assert statuses(client, PRODUCTS, ip=OFFICE) == [200, 200, 429]
+    refused = get(client, PRODUCTS, ip=OFFICE)
+    assert statuses(client, "/api/v1/swagger.json", ip=OFFICE) == [200, 200, 429]
+
+    body = assert_problem(refused, 429)
+    assert body["detail"] == (
+        "Rate limit exceeded (2 per 1 minute); retry after Retry-After seconds"
+    )
+
+
+def test_static_files_and_unrouted_requests_are_not_counted(limited):
+    client = limited.test_client()
+
+    assets = [get(client, "/swaggerui/droid-sans.css", ip=OFFICE) for _ in range(3)]
+    for asset in assets:
+        asset.close()  # a file's response holds the file open until closed
+    missing = [get(client, "/no/such/page", ip=OFFICE) for _ in range(3)]
+
+    assert [r.status_code for r in assets + missing] == [200] * 3 + [404] * 3
+    assert not any("X-RateLimit-Limit" in r.headers for r in assets + missing)
+    assert statuses(client, PRODUCTS, ip=OFFICE) == [200, 200, 429]
+
+
+def test_with_several_limits_the_headers_describe_the_tightest(build_app):
+    client = build_app(
+        RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="3 per minute; 2 per hour"
+    ).test_client()
+
+    responses = [get(client, PRODUCTS, ip=OFFICE) for _ in range(3)]
+
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert [r.headers["X-RateLimit-Limit"] for r in responses] == ["2", "2", "2"]
+    assert [r.headers["X-RateLimit-Remaining"] for r in responses] == ["1", "0", "0"]
+    assert 60 < int(responses[2].headers["Retry-After"]) <= 3600
+
+
+@pytest.mark.parametrize("setting", ["RATELIMIT_DEFAULT", "RATELIMIT_LOGIN"])
+def test_a_malformed_limit_stops_the_app_at_startup(build_app, setting):
+    with pytest.raises(ConfigError, match=setting):
+        build_app(**{setting: "lots per minute"})
+
+
+def test_in_process_windows_restart_when_they_end_and_are_swept_later(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    windows = LocalWindows()
+
+    assert [windows.hit("a", 60), windows.hit("a", 60)] == [(1, 1060.0), (2, 1060.0)]
+    clock[0] = 1060.0
+    assert windows.hit("a", 60) == (1, 1120.0)
+    windows.hit("b", 60)
+    clock[0] = 1000.0 + ratelimit.SWEEP_SECONDS + 120
+    windows.hit("c", 60)
+
+    # Only live windows are kept: memory follows the active callers, not all callers ever.
+    assert set(windows._windows) == {"c"}
+
+
 # --- Redis: every instance counts in one place ----------------------------------------------
 
 
@@ -224,3 +293,36 @@ def test_limits_still_hold_in_process_when_redis_is_unreachable(build_app):
         429,
         429,
     ]
+
+
+def test_counting_moves_in_process_while_redis_is_down_and_back_when_it_returns(
+    build_app, redis_prefix, monkeypatch, capsys
+):
+    monkeypatch.setattr(ratelimit, "RECHECK_SECONDS", 0)  # every request asks whether it is back
+    app = build_app(
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_DEFAULT="3 per minute",
+        RATELIMIT_STORAGE_URI=REDIS_URL,
+        RATELIMIT_KEY_PREFIX=redis_prefix,
+    )
+    client = app.test_client()
+    storage = app.extensions["storefront.limiter"].windows.storage
+
+    def unreachable(*_args, **_kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    assert get(client, PRODUCTS, ip=OFFICE).status_code == 200  # 1 of 3, in Redis
+    with monkeypatch.context() as outage:
+        outage.setattr(storage, "incr", unreachable)
+        outage.setattr(storage, "check", lambda: False)
+        # In process, a budget of its own; never a 500.
+        assert statuses(client, PRODUCTS, ip=OFFICE, times=4) == [200, 200, 200, 429]
+    # Back in Redis, where the first request was counted.
+    assert statuses(client, PRODUCTS, ip=OFFICE) == [200, 200, 429]
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    events = [
+        (line["level"], line["message"]) for line in lines if line["logger"] == "api.ratelimit"
+    ]
+    assert [level for level, _ in events] == ["WARNING", "INFO"]
+    assert "unreachable (Connection refused)" in events[0][1]

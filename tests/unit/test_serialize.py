@@ -23,6 +23,7 @@ from flask_restx import Model, fields, marshal
 from flask_restx.fields import get_value
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from api import serialize
 from api.fields import Timestamp
@@ -606,6 +607,16 @@ def test_real_responses_equal_marshal_of_the_same_rows(app, client, shop):
         assert_identical(served, _marshalled(app, path, build, model, skip_none=skip_none))
     page = _body(client.get(listing))
     assert [len(p["_links"]) for p in page["items"]] == [1, 2, 1]  # the image link shows
+
+
+def test_core_rows_marshal_as_restx_does(app, shop):
+    # Read paths hand the serializer SQLAlchemy Core rows instead of ORM objects.
+    with app.test_request_context(), db.engine.connect() as connection:
+        rows = connection.execute(select(ProductRow.__table__).order_by(ProductRow.id)).all()
+        assert any(row.image_sha256 for row in rows)
+        for row in rows:
+            for skip_none in (False, True):
+                check(Product, row, skip_none=skip_none)
 
 
 def test_every_response_is_marshalled_by_the_compiled_serializer(app, client, shop, monkeypatch):
