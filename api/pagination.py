@@ -19,6 +19,7 @@ from api.errors import ApiProblem
 from api.page_counts import count_rows
 from api.parsers import bounded_int, make_parser
 from models import db
+from models.base import read_rows
 
 MAX_PER_PAGE = 100
 # Bounds the OFFSET: past it the arithmetic would overflow a 64-bit integer.
@@ -140,22 +141,26 @@ def sort_argument(parser, sorts) -> None:
     )
 
 
-def page_of(parser, build_query, *, ordering=None) -> tuple[dict, int, dict]:
+def page_of(parser, build_query, *, ordering=None, as_rows=False) -> tuple[dict, int, dict]:
     """Parse a listing's query string and return the page ``build_query(**filters)`` selects.
 
     ``parser`` comes from ``page_parser``; every argument but the paging ones is
     handed to ``build_query`` as a filter or sort. A listing that takes cursors
     passes its ``ordering`` (``models.base.Ordering``), and ``build_query`` then
-    takes ``after``, a position in that ordering.
+    takes ``after``, a position in that ordering. ``as_rows``: the items are
+    read as Core rows (``models.base.read_rows``), for listings whose items need
+    no relationship loaded: half the cost of building ORM objects.
     """
     filters = parser.parse_args()
     page, per_page, after = (filters.pop(name, None) for name in PAGING_ARGUMENTS)
     sort = filters.get("sort")
     if after is None:
         query = build_query(**filters)
-        return paginate(query, page=page, per_page=per_page, ordering=ordering, sort=sort)
+        return paginate(
+            query, page=page, per_page=per_page, ordering=ordering, sort=sort, as_rows=as_rows
+        )
     cursor = _read_cursor(after, ordering, sort)
-    rows, more = _fetch(build_query(**filters, after=cursor.position), per_page)
+    rows, more = _fetch(build_query(**filters, after=cursor.position), per_page, as_rows=as_rows)
     total = count_rows(build_query(**filters))
     return _page(
         rows,
@@ -181,7 +186,13 @@ def _read_cursor(after: str, ordering, sort: str | None) -> Cursor:
 
 
 def paginate(
-    query, *, page: int, per_page: int, ordering=None, sort: str | None = None
+    query,
+    *,
+    page: int,
+    per_page: int,
+    ordering=None,
+    sort: str | None = None,
+    as_rows: bool = False,
 ) -> tuple[dict, int, dict]:
     """Run ``query`` for page number ``page``: (envelope, 200, ``Link`` header).
 
@@ -189,7 +200,7 @@ def paginate(
     one (and the ``sort`` that ordered ``query``), a cursor after this page's
     last row.
     """
-    rows, more = _fetch(query.offset((page - 1) * per_page), per_page)
+    rows, more = _fetch(query.offset((page - 1) * per_page), per_page, as_rows=as_rows)
     if more or (not rows and page > 1):
         total = count_rows(query)
     else:
@@ -200,9 +211,10 @@ def paginate(
     )
 
 
-def _fetch(query, per_page: int) -> tuple[list, bool]:
+def _fetch(query, per_page: int, *, as_rows: bool) -> tuple[list, bool]:
     """Up to ``per_page`` rows of ``query``, and whether more follow (one more row is read)."""
-    rows = db.session.scalars(query.limit(per_page + 1)).all()
+    query = query.limit(per_page + 1)
+    rows = read_rows(query) if as_rows else db.session.scalars(query).all()
     return rows[:per_page], len(rows) > per_page
 
 

@@ -225,6 +225,12 @@ def read_row(statement, **params) -> Row | None:
         return connection.execute(statement, params).first()
 
 
+def read_rows(statement) -> list[Row]:
+    """Every row of a read-only ``statement``, as ``read_row`` reads one (no ORM objects)."""
+    with db.engine.connect() as connection:
+        return connection.execute(statement).all()
+
+
 def is_database_ready() -> bool:
     """Return True when the database answers a trivial query."""
     try:

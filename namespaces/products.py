@@ -46,9 +46,10 @@ def product_links(product) -> dict:
     """The ``_links`` of a product: itself, and its image when it has one."""
     # Built on the collection's URL, resolved once per request: url_for per
     # link would be most of the cost of rendering a page of products.
-    if "products_url" not in g:
-        g.products_url = url_for("api.products_product_list")
-    url = f"{g.products_url}/{product.id}"
+    collection = g.get("products_url")
+    if collection is None:
+        collection = g.products_url = url_for("api.products_product_list")
+    url = f"{collection}/{product.id}"
     return {"self": url, "image": f"{url}/image"} if product.image_sha256 else {"self": url}
 
 
@@ -156,7 +157,7 @@ class ProductList(Resource):
         fast at any depth. Bad `sort`, cursor or a non-integer: 400; out of bounds: 422. JSON, XML
         or CSV (no `_links`; formula-like text gets a leading ').
         """
-        return page_of(list_parser, product_query, ordering=PRODUCT_ORDERING)
+        return page_of(list_parser, product_query, ordering=PRODUCT_ORDERING, as_rows=True)
 
     @ns.doc(id="createProduct")
     @produces(ns, XML)
