@@ -131,6 +131,28 @@ def test_expired_and_refresh_tokens_count_as_their_address(limited, make_user, i
     assert statuses(client, ME, ip=HOME, token=alice["access"]) == [200, 200, 429]
 
 
+def test_a_remembered_token_stops_counting_as_its_user_once_it_expires(
+    limited, make_user, in_app, monkeypatch
+):
+    alice = make_user()
+    token = in_app(
+        lambda: create_access_token(
+            identity=db.session.get(User, alice["id"]), expires_delta=timedelta(seconds=30)
+        )
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def key_at(now: float) -> str:
+        monkeypatch.setattr(ratelimit.time, "time", lambda: now)
+        with limited.test_request_context(headers=headers, environ_base={"REMOTE_ADDR": OFFICE}):
+            return client_key()
+
+    issued = time.time()
+    assert key_at(issued) == f"user:{alice['id']}"  # verified, then remembered
+    assert key_at(issued + 10) == f"user:{alice['id']}"
+    assert key_at(issued + 31) == f"ip:{OFFICE}"
+
+
 @pytest.mark.parametrize(
     "authorization",
     [
