@@ -188,6 +188,9 @@ def markdown(results: dict, source: str) -> str:
         "latency lower than it would be at full concurrency.",
         "",
         *_load_warning(m),
+        "What keeps these figures up, and why each missed target is missed and what it "
+        "would take: [`performance.md`](performance.md).",
+        "",
         "![Throughput relative to the baseline, and scaling with catalog size](benchmarks.png)",
         "",
         "## Throughput and latency",

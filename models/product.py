@@ -16,12 +16,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import (
+    PG_TRGM,
     IdType,
     Ordering,
     SoftDeleteMixin,
     TimestampedMixin,
     check_version,
     db,
+    live_listing_indexes,
+    live_trigram_indexes,
     read_row,
     transaction,
     unicode_lower,
@@ -53,42 +56,10 @@ class Product(TimestampedMixin, SoftDeleteMixin, db.Model):
             sqlite_where=db.text("deleted_at IS NULL"),
             postgresql_where=db.text("deleted_at IS NULL"),
         ),
-        # Listings (``product_query``): one (column, id) index per sort and filter
-        # column, over live rows only, so a page sorted by the column, cut by a
-        # keyset cursor on (column, id) and limited reads only its own rows.
-        *(
-            Index(
-                f"ix_products_live_{column}_id",
-                column,
-                "id",
-                sqlite_where=db.text("deleted_at IS NULL"),
-                postgresql_where=db.text("deleted_at IS NULL"),
-            )
-            for column in ("name", "price_cents", "created_at", "stock")
-        ),
-        # The substring search ``q`` (LIKE '%x%') cannot use a btree: trigram
-        # indexes on exactly the expression the query compares. PostgreSQL only.
-        *(
-            Index(
-                f"ix_products_live_{column}_trgm",
-                unicode_lower(db.literal_column(column)).label(f"lower_{column}"),
-                postgresql_using="gin",
-                postgresql_ops={f"lower_{column}": "gin_trgm_ops"},
-                postgresql_where=db.text("deleted_at IS NULL"),
-            ).ddl_if(dialect="postgresql")
-            for column in ("name", "sku")
-        ),
-        # ``create_all`` (the tests' schema) needs the extension first, as 0004 does.
-        {
-            "listeners": [
-                (
-                    "before_create",
-                    db.DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(
-                        dialect="postgresql"
-                    ),
-                )
-            ]
-        },
+        # Listings (``product_query``): every sort and filter column, and ``q``.
+        *live_listing_indexes("products", "name", "price_cents", "created_at", "stock"),
+        *live_trigram_indexes("products", "name", "sku"),
+        PG_TRGM,
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)

@@ -10,11 +10,14 @@ from sqlalchemy import CheckConstraint, Index, Integer, Select, String, func, se
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import (
+    PG_TRGM,
     IdType,
     SoftDeleteMixin,
     TimestampedMixin,
     check_version,
     db,
+    live_listing_indexes,
+    live_trigram_indexes,
     order_by,
     transaction,
     unicode_lower,
@@ -90,39 +93,11 @@ class User(TimestampedMixin, SoftDeleteMixin, db.Model):
             sqlite_where=db.text("deleted_at IS NULL"),
             postgresql_where=db.text("deleted_at IS NULL"),
         ),
-        # Listings (``user_query``): one (column, id) index per sort and filter
-        # column, over live rows only, so a page sorted by the column reads only
-        # its own rows (after the unique email index PostgreSQL would still sort by id).
-        *(
-            Index(
-                f"ix_users_live_{column}_id",
-                column,
-                "id",
-                sqlite_where=db.text("deleted_at IS NULL"),
-                postgresql_where=db.text("deleted_at IS NULL"),
-            )
-            for column in ("name", "email", "created_at", "role")
-        ),
-        # The substring search ``q`` (LIKE '%x%') cannot use a btree: a trigram
-        # index on exactly the expression the query compares. PostgreSQL only.
-        Index(
-            "ix_users_live_name_trgm",
-            unicode_lower(db.literal_column("name")).label("lower_name"),
-            postgresql_using="gin",
-            postgresql_ops={"lower_name": "gin_trgm_ops"},
-            postgresql_where=db.text("deleted_at IS NULL"),
-        ).ddl_if(dialect="postgresql"),
-        # ``create_all`` (the tests' schema) needs the extension first, as 0004 does.
-        {
-            "listeners": [
-                (
-                    "before_create",
-                    db.DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(
-                        dialect="postgresql"
-                    ),
-                )
-            ]
-        },
+        # Listings (``user_query``): every sort and filter column, and ``q``. (PostgreSQL
+        # would still sort by id after the unique email index, hence one on (email, id).)
+        *live_listing_indexes("users", "name", "email", "created_at", "role"),
+        *live_trigram_indexes("users", "name"),
+        PG_TRGM,
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
