@@ -7,6 +7,7 @@ own directory, so it can also read each worker's own count there.
 
 import os
 import signal
+import socket
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -85,12 +86,17 @@ def send_health_requests(server, count: int) -> None:
 
 def test_requests_to_both_workers_add_up_in_every_scrape(server, metrics_dir):
     before = scraped_health_count(server)  # gunicorn's start-up checks hit /health too
-    sent = 0
-    for _ in range(10):  # until both workers have answered some
+    # A fast worker can take every request of a burst, so rather than hoping
+    # both answer some, one is kept waiting for the end of a request while the
+    # other answers the burst; then that request is finished.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as held:
+        held.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        time.sleep(0.5)  # until a worker has accepted it and waits for the rest
         send_health_requests(server, 20)
-        sent += 20
-        if len(per_worker_health_counts(metrics_dir)) == 2:
-            break
+        held.sendall(b"Connection: close\r\n\r\n")
+        answer = b"".join(iter(lambda: held.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+    sent = 21
 
     per_worker = per_worker_health_counts(metrics_dir)
 
