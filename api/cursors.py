@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from api.errors import ApiProblem
 from api.fields import MAX_ID, NO_CONTROL
-from api.parsers import OutOfBoundsError
+from api.parsers import pattern_text
 
 # The longest cursor this API makes: a product name of 200 characters (the
 # longest sortable text) at four UTF-8 bytes each, with the rest, in base64.
@@ -28,7 +28,6 @@ CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
 # The range of a signed 64-bit integer: every integer column here fits in it,
 # and a value outside it would overflow SQLite's binding.
 _INT64 = (-(2**63), 2**63 - 1)
-_ALPHABET = re.compile(CURSOR_PATTERN)
 _NO_CONTROL = re.compile(NO_CONTROL)
 _FIELDS = {"s", "v", "i", "p"}
 _UNREADABLE = "is not a cursor from this listing's links; start again from page 1"
@@ -43,22 +42,8 @@ class Cursor:
     page: int
 
 
-def cursor_text(value) -> str:
-    """The ``after`` query type: a cursor's characters and length, checked before decoding."""
-    text = str(value)
-    if len(text) > MAX_CURSOR_LENGTH:
-        raise OutOfBoundsError(f"must be at most {MAX_CURSOR_LENGTH} characters long")
-    if not _ALPHABET.match(text):
-        raise OutOfBoundsError("must be a cursor: letters, digits, - and _")
-    return text
-
-
-cursor_text.__schema__ = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": MAX_CURSOR_LENGTH,
-    "pattern": CURSOR_PATTERN,
-}
+# The ``after`` query type: a cursor's characters and length, checked before decoding.
+cursor_text = pattern_text(MAX_CURSOR_LENGTH, CURSOR_PATTERN, "a cursor: letters, digits, - and _")
 
 
 def encode_cursor(cursor: Cursor) -> str:
