@@ -62,7 +62,7 @@ lint: $(VENV)/.dev
 
 # The converter that derives openapi/openapi.json is a dev requirement (Java).
 spec-check: $(VENV)/.dev
-	$(FLASK) openapi check
+	$(BIN)/python -m tools.openapi check
 
 ## breaking-check: fail when openapi/openapi.json breaks clients of the last tag (or commit)
 breaking-check: $(VENV)/.dev $(NODE_TOOLS)
@@ -73,7 +73,7 @@ check: lint test spec-check breaking-check
 
 ## export: write the code's spec to openapi/ (commit the diff)
 export: $(VENV)/.dev
-	$(FLASK) openapi export
+	$(BIN)/python -m tools.openapi export
 
 ## sdk: generate the Python and TypeScript clients into build/sdk/ (Java 11+)
 sdk: $(VENV)/.dev

@@ -87,7 +87,7 @@ def on_exit(server):
         shutil.rmtree(directory, ignore_errors=True)
 
 
-# The same line shape as api.observability.JsonFormatter, written again on
+# The same line shape as api.hooks.observability.JsonFormatter, written again on
 # purpose: importing anything from api here would load the app into the master,
 # and a `kill -HUP` reload would then keep serving the old code.
 class JsonFormatter(logging.Formatter):

@@ -5,84 +5,67 @@ from pathlib import Path
 from flask import Blueprint, Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api.auth import AUTHORIZATIONS, init_auth
+from api.app import NoCookieSessions, StorefrontFlask
+from api.auth import AUTHORIZATIONS, register_auth
 from api.cli import register_commands
-from api.compression import init_compression
 from api.config import check_production_safety, settings_from_env
-from api.cors import init_cors
-from api.docs_pages import register_docs_pages
+from api.docs.pages import register_docs_pages
+from api.docs.spec import DESCRIPTION, register_spec_route
 from api.errors import Problem, register_error_handlers
 from api.extensions import migrate
-from api.http import NoCookieSessions, StorefrontFlask
-from api.metrics import init_metrics
-from api.observability import configure_logging, register_request_id
-from api.openapi import register_spec_route
-from api.page_counts import init_page_counts
-from api.ratelimit import init_rate_limits
-from api.request_log import register_request_log
-from api.restx import StorefrontApi
-from api.security_headers import register_security_headers
+from api.hooks.compression import register_compression
+from api.hooks.cors import register_cors
+from api.hooks.metrics import register_metrics
+from api.hooks.observability import register_logging, register_request_id
+from api.hooks.ratelimit import register_rate_limits
+from api.hooks.request_log import register_request_log
+from api.hooks.security_headers import register_security_headers
+from api.http.page_counts import register_page_counts
+from api.restx.base import StorefrontApi
 from models import db
-from models.user import configure_password_hashing
 
 API_PREFIX = "/api/v1"
-API_DESCRIPTION = """\
-A store's catalog, customers and orders.
-
-**Auth**: `POST /api/v1/auth/login` returns a JWT access token; click *Authorize*
-and enter `Bearer <access_token>`. Reads of the catalog are public; writes need an
-admin.
-
-**Errors** are `application/problem+json` (RFC 9457) with `status`, `title`,
-`detail`, `instance`, `request_id`, and `errors` (per field) on validation
-failures: 400 for a body of the wrong shape, 422 for a value out of bounds.
-
-**Collections** are paged with `page` and `per_page` (at most 100); the envelope
-carries `total`, `pages` and `_links`, mirrored in the `Link` header. Products and
-orders also take `after`, an opaque keyset cursor: the `next` link of every page
-but the last carries one, and a page after a cursor costs the same at any depth.
-`total` is counted for every request while under 1,000; a larger count may be
-reused for up to 10 seconds by the server process that made it, which forgets it
-on its own next write, so a write made through another process can take that long
-to show (the defaults of `PAGE_COUNT_CACHE_MIN` and `PAGE_COUNT_CACHE_SECONDS`).
-
-**Caching and concurrency**: single resources carry an `ETag`; `If-None-Match`
-answers 304 while it is current, and a stale `If-Match` on PUT, PATCH or DELETE
-answers 412. **Retries**: send an `Idempotency-Key` with `POST /api/v1/orders`
-and a retry returns the original response instead of a second order.
-
-**Formats**: JSON by default; `application/xml` and, on product and order
-listings, `text/csv` where an operation lists them; any other `Accept` is a 406.
-"""
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app from the environment, with ``config`` overriding any setting."""
+    """Build the app from the environment, with ``config`` overriding any setting.
+
+    The order of the calls is the order the pieces depend on each other; where
+    it matters, the comment says why. ``docs/architecture.md`` shows the hooks
+    in the order they run around a request.
+    """
     app = StorefrontFlask(
         __name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance")
     )
     app.config.update(settings_from_env(root=Path(app.root_path).parent))
     app.config.update(config or {})
     check_production_safety(app.config)
-    configure_app(app)
-
-    configure_logging(app)
+    register_settings(app)
+    # Logging, then the request id: every hook and view after them may log, and
+    # each line carries the id. The id's hooks, registered first, run first
+    # before the view and last after it, so even a late error response echoes it.
+    register_logging(app)
     register_request_id(app)
     register_request_log(app)
-    register_extensions(app)
+    register_database(app)
+    register_auth(app)
     register_api(app)
-    init_rate_limits(app)
+    # After the API: the limiter reads each registered resource's declared limit.
+    register_rate_limits(app)
     register_error_handlers(app)
     register_commands(app)
+    # After the API: /docs replaces the page restx would serve.
     register_docs_pages(app)
     register_security_headers(app)
-    init_cors(app)
-    init_compression(app)
-    init_metrics(app)
+    # After the limiter: CORS preflights and /metrics scrapes are exempt from it.
+    register_cors(app)
+    register_metrics(app)
+    # Last: its after-request hook then runs first, on the body the view returned.
+    register_compression(app)
     return app
 
 
-def configure_app(app: Flask) -> None:
+def register_settings(app: Flask) -> None:
     """Settings that follow from the others, and flask-restx's safe defaults."""
     app.config.update(
         ERROR_INCLUDE_MESSAGE=False,
@@ -106,15 +89,11 @@ def configure_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)
 
 
-def register_extensions(app: Flask) -> None:
-    """Bind the database (and its listings' count cache), migrations and JWT to ``app``."""
+def register_database(app: Flask) -> None:
+    """Bind the database, its listings' count cache and migrations to ``app``."""
     db.init_app(app)
-    init_page_counts(app)
+    register_page_counts(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
-    init_auth(app)
-    configure_password_hashing(
-        time_cost=app.config["ARGON2_TIME_COST"], memory_cost=app.config["ARGON2_MEMORY_KIB"]
-    )
 
 
 def register_api(app: Flask) -> None:
@@ -127,7 +106,7 @@ def register_api(app: Flask) -> None:
         blueprint,
         title="Storefront API",
         version="1.0.0",
-        description=API_DESCRIPTION,
+        description=DESCRIPTION,
         doc="/docs",
         authorizations=AUTHORIZATIONS,
         catch_all_404s=True,

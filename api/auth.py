@@ -2,7 +2,7 @@
 
 An operation declares its security with ``auth_required``/``public``; the same
 declaration writes the spec (``security``, 401/403 responses) and drives the
-check in ``api.restx.Resource``, so the two cannot disagree.
+check in ``api.restx.base.Resource``, so the two cannot disagree.
 """
 
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from api.errors import ApiProblem, Problem
 from api.extensions import jwt
 from models import User, db
 from models.token import DatabaseBlocklist, RedisBlocklist
+from models.user import configure_password_hashing
 
 BEARER = "Bearer"
 AUTHORIZATIONS = {
@@ -75,14 +76,17 @@ def revoke_current_token() -> None:
     blocklist().revoke(claims["jti"], datetime.fromtimestamp(claims["exp"], UTC))
 
 
-def init_auth(app) -> None:
-    """Register the JWT callbacks and choose the blocklist store."""
+def register_auth(app) -> None:
+    """Register the JWT callbacks, choose the blocklist store and set the password hashing cost."""
     if app.config["REDIS_URL"]:
         store = RedisBlocklist(redis.Redis.from_url(app.config["REDIS_URL"]))
     else:
         store = DatabaseBlocklist()
     app.extensions["storefront.blocklist"] = store
     jwt.init_app(app)
+    configure_password_hashing(
+        time_cost=app.config["ARGON2_TIME_COST"], memory_cost=app.config["ARGON2_MEMORY_KIB"]
+    )
 
 
 @jwt.user_identity_loader

@@ -1,4 +1,4 @@
-"""Management commands: ``flask --app wsgi seed``, ``create-admin``, ``openapi ...``."""
+"""Management commands: ``flask --app wsgi seed`` and ``create-admin``."""
 
 import os
 import re
@@ -7,7 +7,6 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from api.openapi import openapi_cli
 from models import ConflictError
 from models.seed import seed_demo_data
 from models.user import EMAIL_MAX_LENGTH, EMAIL_PATTERN, PASSWORD_MIN_LENGTH, Role, create_user
@@ -49,4 +48,3 @@ def register_commands(app) -> None:
     """Add the project's commands to ``flask``."""
     app.cli.add_command(seed_command)
     app.cli.add_command(create_admin_command)
-    app.cli.add_command(openapi_cli)

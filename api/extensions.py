@@ -1,7 +1,7 @@
 """Extension objects, created unbound; ``create_app`` binds them to an app.
 
 The rate limiter is the exception: it holds per-app settings and counters, so
-``api.ratelimit`` builds one per app.
+``api.hooks.ratelimit`` builds one per app.
 """
 
 from flask_jwt_extended import JWTManager

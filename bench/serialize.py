@@ -21,8 +21,8 @@ from flask import url_for
 from flask_restx import marshal
 
 from api import create_app
-from api.fields import Timestamp
-from api.serialize import compile_model
+from api.restx.fields import Timestamp
+from api.restx.serialize import compile_model
 from models import Product
 from namespaces.products import Product as ProductModel
 from namespaces.products import ProductPage

@@ -5,14 +5,14 @@ from flask_jwt_extended import create_access_token, create_refresh_token, curren
 from flask_restx import fields
 
 from api.auth import auth_required, public, revoke_current_token
-from api.conditional import conditional_read, tagged
 from api.errors import BODY_PROBLEMS, problems
-from api.fields import text
-from api.http import no_content
-from api.negotiation import XML, produces
-from api.ratelimit import limited_by
-from api.restx import Resource
-from api.serialize import Namespace
+from api.hooks.ratelimit import limited_by
+from api.http.conditional import conditional_read, tagged
+from api.http.negotiation import XML, produces
+from api.http.responses import no_content
+from api.restx.base import Resource
+from api.restx.fields import text
+from api.restx.serialize import Namespace
 from models.user import EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH, authenticate, create_user
 from namespaces.users import User, email_field, name_field, password_field
 

@@ -4,9 +4,9 @@ from flask_restx import fields
 
 from api.auth import public
 from api.errors import ApiProblem, problems
-from api.ratelimit import unlimited
-from api.restx import Resource
-from api.serialize import Namespace
+from api.hooks.ratelimit import unlimited
+from api.restx.base import Resource
+from api.restx.serialize import Namespace
 from models import is_database_ready
 
 ns = Namespace("health", description="Liveness and readiness probes", path="/")

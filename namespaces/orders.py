@@ -7,14 +7,14 @@ from flask_jwt_extended import current_user
 from flask_restx import fields
 
 from api.auth import auth_required
-from api.conditional import conditional_read, conditional_write, expected_version, tagged
 from api.errors import BODY_PROBLEMS, problems
-from api.fields import MAX_ID, Timestamp, id_param, id_route, links
-from api.negotiation import CSV, XML, produces
-from api.pagination import page_model, page_of, page_parser, sort_argument
-from api.parsers import bounded_int, make_parser, token, utc_datetime
-from api.restx import Resource
-from api.serialize import Namespace, marshal
+from api.http.conditional import conditional_read, conditional_write, expected_version, tagged
+from api.http.negotiation import CSV, XML, produces
+from api.http.pagination import page_model, page_of, page_parser, sort_argument
+from api.restx.base import Resource
+from api.restx.fields import MAX_ID, Timestamp, id_param, id_route, links
+from api.restx.parsers import bounded_int, make_parser, token, utc_datetime
+from api.restx.serialize import Namespace, marshal
 from models.order import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     MAX_ITEMS,

@@ -10,13 +10,13 @@ from flask import Response, current_app, request
 from werkzeug.datastructures import FileStorage
 
 from api.auth import auth_required, public
-from api.conditional import conditional_write, expected_version, tagged
 from api.errors import PROBLEM_MEDIA_TYPE, ApiProblem, problems
-from api.fields import id_param, id_route
-from api.http import no_content
-from api.negotiation import XML, produces
-from api.parsers import make_parser
-from api.restx import Resource
+from api.http.conditional import conditional_write, expected_version, tagged
+from api.http.negotiation import XML, produces
+from api.http.responses import no_content
+from api.restx.base import Resource
+from api.restx.fields import id_param, id_route
+from api.restx.parsers import make_parser
 from models.images import (
     MEDIA_TYPES,
     ImageStore,

@@ -9,8 +9,8 @@ from flask_restx import fields
 
 from api.auth import auth_required
 from api.errors import BODY_PROBLEMS, problems
-from api.fields import MAX_ID
-from api.restx import Resource
+from api.restx.base import Resource
+from api.restx.fields import MAX_ID
 from models.product import MAX_BULK, create_products, delete_products
 from namespaces.products import Product, ProductInput, ns
 

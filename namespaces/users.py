@@ -7,15 +7,15 @@ from flask_jwt_extended import current_user
 from flask_restx import fields
 
 from api.auth import auth_required
-from api.conditional import conditional_read, conditional_write, expected_version, tagged
 from api.errors import BODY_PROBLEMS, problems
-from api.fields import Timestamp, id_param, id_route, links, text
-from api.http import no_content
-from api.negotiation import XML, produces
-from api.pagination import page_model, page_of, page_parser, sort_argument
-from api.parsers import bounded_text
-from api.restx import Resource
-from api.serialize import Namespace
+from api.http.conditional import conditional_read, conditional_write, expected_version, tagged
+from api.http.negotiation import XML, produces
+from api.http.pagination import page_model, page_of, page_parser, sort_argument
+from api.http.responses import no_content
+from api.restx.base import Resource
+from api.restx.fields import Timestamp, id_param, id_route, links, text
+from api.restx.parsers import bounded_text
+from api.restx.serialize import Namespace
 from models.order import ORDER_ORDERING, order_query
 from models.user import (
     EMAIL_MAX_LENGTH,

@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import update
 
-from api.cursors import MAX_CURSOR_LENGTH
-from api.fields import MAX_ID
-from api.pagination import MAX_PAGE
+from api.http.cursors import MAX_CURSOR_LENGTH
+from api.http.pagination import MAX_PAGE
+from api.restx.fields import MAX_ID
 from models import Order, Product, db
 from models.order import Status
 from tests.conftest import bearer

@@ -2,7 +2,7 @@
 
 import pytest
 
-from api.docs_pages import BUNDLE_KEY
+from api.docs.pages import BUNDLE_KEY
 
 
 def test_the_redoc_page_loads_the_spec_and_the_local_bundle(client):

@@ -10,8 +10,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from api.config import ConfigError
-from api.cors import EXPOSED_HEADERS
-from api.security_headers import API_POLICY, HSTS, _add_security_headers
+from api.hooks.cors import EXPOSED_HEADERS
+from api.hooks.security_headers import API_POLICY, HSTS, _add_security_headers
 
 ORIGIN = "https://shop.example.com"
 NEW_PRODUCT = {"sku": "EDGE-001", "name": "Edge mug", "price_cents": 900, "stock": 2}

@@ -5,8 +5,8 @@ import json
 import pytest
 from openapi_spec_validator import OpenAPIV30SpecValidator
 
-from api.openapi import exported_documents, openapi3_path, render_spec
-from api.openapi3 import ConversionError, _run_converter, convert, refine
+import tools.openapi as openapi_tool
+from api.docs.spec import openapi3_path, render_spec
 from tests.contract import (
     OPENAPI3_FILE,
     SPEC_FILE,
@@ -15,6 +15,8 @@ from tests.contract import (
 )
 from tests.e2e.live import LiveResponse
 from tests.helpers import operations
+from tools.openapi import exported_documents
+from tools.openapi.converter import ConversionError, _run_converter, convert, refine
 
 PROBLEM = "application/problem+json"
 
@@ -37,7 +39,7 @@ def test_the_file_is_valid_openapi_3_0(document):
 def test_the_file_equals_a_fresh_export(app):
     fresh = exported_documents(app)[openapi3_path(app)]
     assert OPENAPI3_FILE.read_text(encoding="utf-8") == fresh, (
-        "openapi/openapi.json is stale: run `flask --app wsgi openapi export` and commit it"
+        "openapi/openapi.json is stale: run `make export` and commit it"
     )
     assert fresh.endswith("}\n")
 
@@ -133,19 +135,21 @@ def test_refine_leaves_its_input_alone_and_fails_on_a_response_without_its_media
     assert json.dumps(converted, sort_keys=True) == before
 
 
-def test_openapi_check_fails_with_a_diff_when_openapi_json_drifts(app, tmp_path, monkeypatch):
+def test_openapi_check_fails_with_a_diff_when_openapi_json_drifts(
+    app, tmp_path, monkeypatch, capsys
+):
     drifted = tmp_path / "openapi.json"
     drifted.write_text(
         OPENAPI3_FILE.read_text().replace('"bearerFormat": "JWT"', '"bearerFormat": "x"')
     )
-    monkeypatch.setattr("api.openapi.openapi3_path", lambda _app: drifted)
-    result = app.test_cli_runner().invoke(args=["openapi", "check"])
-    assert result.exit_code != 0
-    lines = result.output.splitlines()
+    monkeypatch.setattr("api.docs.spec.openapi3_path", lambda _app: drifted)
+    assert openapi_tool.main(["check"], app=app) == 1
+    output = capsys.readouterr().err
+    lines = output.splitlines()
     assert any(line.startswith("-") and '"bearerFormat": "x"' in line for line in lines)
     assert any(line.startswith("+") and '"bearerFormat": "JWT"' in line for line in lines)
-    assert "out of date" in result.output
-    assert str(drifted) in result.output
+    assert "out of date" in output
+    assert str(drifted) in output
 
 
 def test_the_committed_file_is_served_with_an_etag(client, document):
@@ -161,7 +165,7 @@ def test_the_committed_file_is_served_with_an_etag(client, document):
 
 
 def test_a_missing_file_is_a_404_problem(client, monkeypatch, tmp_path):
-    monkeypatch.setattr("api.openapi.openapi3_path", lambda _app: tmp_path / "openapi.json")
+    monkeypatch.setattr("api.docs.spec.openapi3_path", lambda _app: tmp_path / "openapi.json")
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 404
     assert response.mimetype == PROBLEM
@@ -210,10 +214,10 @@ class _Headers(dict):
         return self["Content-Type"]
 
 
-def test_a_missing_converter_is_a_clear_cli_error(app, monkeypatch):
-    monkeypatch.setattr("api.openapi3.shutil.which", lambda *_args, **_kwargs: None)
-    monkeypatch.setattr("api.openapi3._run_converter", _run_converter.__wrapped__)
-    result = app.test_cli_runner().invoke(args=["openapi", "check"])
-    assert result.exit_code != 0
-    assert "openapi-generator-cli is not installed" in result.output
-    assert "Traceback" not in result.output
+def test_a_missing_converter_is_a_clear_cli_error(app, monkeypatch, capsys):
+    monkeypatch.setattr("tools.openapi.converter.shutil.which", lambda *_args, **_kwargs: None)
+    monkeypatch.setattr("tools.openapi.converter._run_converter", _run_converter.__wrapped__)
+    assert openapi_tool.main(["check"], app=app) == 1
+    output = capsys.readouterr().err
+    assert "openapi-generator-cli is not installed" in output
+    assert "Traceback" not in output

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import event
 
-from api.page_counts import EXTENSION
+from api.http.page_counts import EXTENSION
 from models import db
 from models.order import Order
 from tests.conftest import bearer

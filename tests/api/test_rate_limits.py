@@ -16,9 +16,9 @@ import pytest
 import redis
 from flask_jwt_extended import create_access_token
 
-from api import ratelimit
 from api.config import ConfigError
-from api.ratelimit import LocalWindows, client_key
+from api.hooks import ratelimit
+from api.hooks.ratelimit import LocalWindows, client_key
 from models import User, db
 from tests.conftest import PASSWORD, bearer
 from tests.helpers import assert_problem

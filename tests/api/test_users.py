@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from api.observability import JsonFormatter
+from api.hooks.observability import JsonFormatter
 from models import User, db
 from tests.conftest import PASSWORD, bearer
 from tests.contract import ContractClient

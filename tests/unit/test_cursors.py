@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from api.cursors import MAX_CURSOR_LENGTH, Cursor, decode_cursor, encode_cursor
 from api.errors import ApiProblem
+from api.http.cursors import MAX_CURSOR_LENGTH, Cursor, decode_cursor, encode_cursor
 
 MAX_PAGE = 1_000_000
 BERLIN_WINTER = timezone(timedelta(hours=1))

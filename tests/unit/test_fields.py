@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from api.fields import Timestamp
+from api.restx.fields import Timestamp
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 import pytest
 from flask import session
 
-from api.http import StorefrontFlask
+from api.app import StorefrontFlask
 
 
 def test_ensure_sync_still_wraps_coroutines_and_returns_plain_functions(monkeypatch):

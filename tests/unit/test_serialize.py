@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from api import serialize
-from api.fields import Timestamp
-from api.pagination import paginate
-from api.serialize import MarshalWith, Namespace, compile_model
+from api.http.pagination import paginate
+from api.restx import serialize
+from api.restx.fields import Timestamp
+from api.restx.serialize import MarshalWith, Namespace, compile_model
 from models import Product as ProductRow
 from models import User as UserRow
 from models import db

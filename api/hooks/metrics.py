@@ -102,7 +102,7 @@ def metrics_view():
     )
 
 
-def init_metrics(app) -> None:
+def register_metrics(app) -> None:
     """Count every request and serve ``/metrics``, when ``METRICS_TOKEN`` is set.
 
     Call it after the rate limiter: scrapes are exempt, so that clients using up

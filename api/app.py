@@ -1,17 +1,7 @@
-"""Small HTTP helpers shared by the namespaces."""
+"""The Flask application class and its session interface, as ``create_app`` builds them."""
 
-from flask import Flask, Response
+from flask import Flask
 from flask.sessions import SessionInterface
-
-
-def no_content() -> Response:
-    """An empty 204.
-
-    Flask would label it ``text/html``, which no operation produces; contract
-    checkers (schemathesis) want a listed type even on an empty body, so it is
-    labelled with the operations' own ``application/json``.
-    """
-    return Response(status=204, mimetype="application/json")
 
 
 class NoCookieSessions(SessionInterface):

@@ -49,7 +49,7 @@ RECHECK_SECONDS = 10
 # How often in-process counters drop the windows that have ended.
 SWEEP_SECONDS = 60
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("api.ratelimit")
 
 
 def address_key() -> str:
@@ -230,7 +230,7 @@ class SharedWindows:
 class Limiter:
     """One app's rate limits: which endpoints count, against which limits, and where.
 
-    Built by ``init_rate_limits``; other modules reach it in
+    Built by ``register_rate_limits``; other modules reach it in
     ``app.extensions["storefront.limiter"]`` to ``exempt`` a view or add a
     ``request_filter``. Per-request state lives in ``flask.g`` and the counters
     are thread-safe, so one limiter serves every thread.
@@ -313,7 +313,7 @@ class Limiter:
         return response
 
 
-def init_rate_limits(app: Flask) -> Limiter:
+def register_rate_limits(app: Flask) -> Limiter:
     """Build the app's limiter and apply each registered resource's declared limit.
 
     Call it after the API is registered: the declared limits are read from the

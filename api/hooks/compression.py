@@ -48,7 +48,7 @@ def _close_the_original_body(response):
     return response
 
 
-def init_compression(app) -> None:
+def register_compression(app) -> None:
     """Compress large text responses; clients that send no ``Accept-Encoding`` get identity."""
     app.config.setdefault("COMPRESS_MIN_SIZE", MIN_SIZE)
     app.config.setdefault("COMPRESS_MIMETYPES", MIMETYPES)

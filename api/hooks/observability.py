@@ -54,7 +54,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(app) -> None:
+def register_logging(app) -> None:
     """Log JSON lines to stdout at ``LOG_LEVEL``, each carrying the request id."""
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(RequestIdFilter())

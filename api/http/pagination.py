@@ -5,7 +5,7 @@ without bound also takes a keyset cursor (``after``), which the ``next`` link of
 every page but the last carries, so a client that follows ``next`` reads each
 page with an index seek, as cheaply at the millionth row as at the first. A page
 reads one row more than it shows, to know whether a ``next`` exists without
-counting; ``total`` comes from ``api.page_counts``.
+counting; ``total`` comes from ``api.http.page_counts``.
 """
 
 from urllib.parse import urlencode
@@ -14,10 +14,10 @@ from flask import request
 from flask_restx import fields
 
 from api.config import PAGE_COUNT_CACHE_MIN, PAGE_COUNT_CACHE_SECONDS
-from api.cursors import Cursor, cursor_text, decode_cursor, encode_cursor
 from api.errors import ApiProblem
-from api.page_counts import count_rows
-from api.parsers import bounded_int, make_parser
+from api.http.cursors import Cursor, cursor_text, decode_cursor, encode_cursor
+from api.http.page_counts import count_rows
+from api.restx.parsers import bounded_int, make_parser
 from models import db
 from models.base import read_rows
 

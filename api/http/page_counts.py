@@ -114,7 +114,7 @@ class PageCounts:
             self._kept[key] = entry
 
 
-def init_page_counts(app: Flask) -> None:
+def register_page_counts(app: Flask) -> None:
     """Give ``app`` its count cache, watching its engine's commits."""
     counts = PageCounts(
         minimum=app.config["PAGE_COUNT_CACHE_MIN"],

@@ -7,8 +7,8 @@ PyPI package and needs only Java 11+, no network). Then ``refine`` says what
 2.0 cannot: a real HTTP Bearer scheme, ``nullable``, and which media type each
 response really has.
 
-This is a development tool: ``flask openapi export`` runs it and commits the
-result, and the app serves that file. Nothing here runs while serving requests.
+This is a development tool: ``python -m tools.openapi export`` runs it and the
+result is committed; the app serves that file. Nothing here runs while serving requests.
 """
 
 import copy

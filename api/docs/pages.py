@@ -1,8 +1,14 @@
-"""Redoc at ``/redoc``: a second, reading view of the spec, served from local assets.
+"""Swagger UI at ``/docs`` and Redoc at ``/redoc``, served from local assets.
 
-Swagger UI (``/docs``) is for trying requests; Redoc lays the same spec out as
-three-pane reference documentation. Both load only from this app, so they work
-offline and behind a strict firewall.
+Swagger UI is for trying requests; Redoc lays the same spec out as three-pane
+reference documentation. Both load only from this app, so they work offline and
+behind a strict firewall.
+
+Each page sets its own Content-Security-Policy, which the security headers hook
+keeps. Swagger UI's template has one inline ``<script>`` and one inline
+``<style>``: rather than allowing every inline script (``'unsafe-inline'``), its
+policy names exactly those by their SHA-256 hash, computed from the page as
+rendered (its spec URL depends on the proxy prefix).
 
 Redoc's standalone bundle comes from PyPI's ``drf-spectacular-sidecar``, which
 republishes the npm ``redoc`` build every month, so a machine with only Python
@@ -12,12 +18,17 @@ hash. Without the bundle, ``/redoc`` answers a 503 problem that says how to
 install it rather than a page that stays blank.
 """
 
+import base64
+import hashlib
 import importlib.util
+import re
 from pathlib import Path
 
-from flask import Blueprint, current_app, render_template_string, send_file, url_for
+from flask import Blueprint, current_app, make_response, render_template_string, send_file, url_for
+from flask_restx.apidoc import ui_for
 
 from api.errors import ApiProblem
+from api.hooks.security_headers import CSP
 
 ASSETS_PACKAGE = "drf_spectacular_sidecar"
 BUNDLE_IN_PACKAGE = Path("static", ASSETS_PACKAGE, "redoc", "bundles", "redoc.standalone.js")
@@ -49,7 +60,7 @@ PAGE = """\
 # logo from Redocly's CDN; the policy stops the browser fetching it (Redoc then
 # drops the image) and anything else a later bundle might reach for. Redoc
 # injects its styles at run time and runs its search index in a blob: worker.
-CONTENT_SECURITY_POLICY = "; ".join(
+REDOC_POLICY = "; ".join(
     [
         "default-src 'self'",
         "style-src 'self' 'unsafe-inline'",
@@ -61,6 +72,53 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+
+_INLINE = {
+    "script": re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL),
+    "style": re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL),
+    "style attribute": re.compile(r'\sstyle="([^"]*)"'),
+}
+
+
+def _hashes(page: str, kind: str) -> str:
+    """CSP hash sources of every inline ``kind`` (script, style, style attribute) of ``page``."""
+    return " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+        for body in sorted(set(_INLINE[kind].findall(page)))
+    )
+
+
+def docs_policy(page: str) -> str:
+    """The policy of the Swagger UI page: its own assets, and its inline code by hash.
+
+    ``connect-src 'self'`` lets it load the spec and send "Try it out" requests;
+    ``data:`` images are the icons inlined in its stylesheet. The template also
+    hides its SVG sprite with a ``style`` attribute, which only ``'unsafe-hashes'``
+    plus that attribute's hash allows (CSP Level 3).
+    """
+    return "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src 'self' {_hashes(page, 'script')}",
+            f"style-src 'self' {_hashes(page, 'style')}"
+            f" 'unsafe-hashes' {_hashes(page, 'style attribute')}",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def _docs_page():
+    """Swagger UI, as flask-restx renders it, with the policy for exactly this page."""
+    page = ui_for(current_app.extensions["storefront.api"])
+    response = make_response(page)
+    response.headers[CSP] = docs_policy(page)
+    return response
+
 
 blueprint = Blueprint("docs_pages", __name__)
 
@@ -95,7 +153,7 @@ def redoc_page():
         spec_url=url_for("spec"),
         script_url=url_for("docs_pages.redoc_script"),
     )
-    return page, {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
+    return page, {CSP: REDOC_POLICY}
 
 
 @blueprint.get("/redoc/redoc.standalone.js")
@@ -105,6 +163,7 @@ def redoc_script():
 
 
 def register_docs_pages(app) -> None:
-    """Serve ``/redoc`` and its script; call it after the API is registered."""
+    """Serve ``/docs``, ``/redoc`` and Redoc's script; call it after the API is registered."""
+    app.extensions["storefront.api"].documentation(_docs_page)
     app.extensions[BUNDLE_KEY] = installed_redoc_bundle()
     app.register_blueprint(blueprint)

@@ -11,8 +11,8 @@ from flask_restx.utils import unpack
 
 from api.auth import enforce
 from api.errors import PROBLEM_DESCRIPTIONS, PROBLEM_MEDIA_TYPE, problem_response
-from api.negotiation import negotiate, offered, render
-from api.validation import build_validator, validate_json_body
+from api.http.negotiation import negotiate, offered, render
+from api.restx.validation import build_validator, validate_json_body
 
 JSON = "application/json"
 # Headers that always come with a given status, documented wherever it is.
@@ -86,7 +86,7 @@ class StorefrontApi(Api):
         return problem_response(e)
 
     def _register_specs(self, app_or_blueprint):
-        # The spec is served by api.openapi from cached bytes, not re-rendered.
+        # The spec is served by api.docs.spec from cached bytes, not re-rendered.
         pass
 
     @property

@@ -1,26 +1,52 @@
-"""The contract: render the spec from the code, serve it, export it, check it.
+"""The contract, served: render the spec from the code and serve both documents.
 
 ``openapi/swagger.json`` is what flask-restx generates (Swagger 2.0);
-``openapi/openapi.json`` is derived from it (OpenAPI 3.0, see ``api.openapi3``).
-Both are committed, served, and checked for drift.
+``openapi/openapi.json`` is derived from it (OpenAPI 3.0) by a development tool,
+``tools.openapi``, which also exports both files and checks them for drift.
 """
 
 import copy
-import difflib
 import hashlib
 import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import click
 from flask import Response, current_app, request
-from flask.cli import AppGroup
 from werkzeug.exceptions import NotFound
 
 SPEC_FILE = "swagger.json"
 OPENAPI3_FILE = "openapi.json"
 _lock = threading.Lock()
+# The introduction at the top of the documents (and of /docs and /redoc).
+DESCRIPTION = """\
+A store's catalog, customers and orders.
+
+**Auth**: `POST /api/v1/auth/login` returns a JWT access token; click *Authorize*
+and enter `Bearer <access_token>`. Reads of the catalog are public; writes need an
+admin.
+
+**Errors** are `application/problem+json` (RFC 9457) with `status`, `title`,
+`detail`, `instance`, `request_id`, and `errors` (per field) on validation
+failures: 400 for a body of the wrong shape, 422 for a value out of bounds.
+
+**Collections** are paged with `page` and `per_page` (at most 100); the envelope
+carries `total`, `pages` and `_links`, mirrored in the `Link` header. Products and
+orders also take `after`, an opaque keyset cursor: the `next` link of every page
+but the last carries one, and a page after a cursor costs the same at any depth.
+`total` is counted for every request while under 1,000; a larger count may be
+reused for up to 10 seconds by the server process that made it, which forgets it
+on its own next write, so a write made through another process can take that long
+to show (the defaults of `PAGE_COUNT_CACHE_MIN` and `PAGE_COUNT_CACHE_SECONDS`).
+
+**Caching and concurrency**: single resources carry an `ETag`; `If-None-Match`
+answers 304 while it is current, and a stale `If-Match` on PUT, PATCH or DELETE
+answers 412. **Retries**: send an `Idempotency-Key` with `POST /api/v1/orders`
+and a retry returns the original response instead of a second order.
+
+**Formats**: JSON by default; `application/xml` and, on product and order
+listings, `text/csv` where an operation lists them; any other `Accept` is a 406.
+"""
 
 
 class SpecRenderError(RuntimeError):
@@ -66,21 +92,6 @@ def openapi3_path(app) -> Path:
     return Path(app.root_path).parent / "openapi" / OPENAPI3_FILE
 
 
-def exported_documents(app) -> dict[Path, str]:
-    """The text each file in ``openapi/`` must have, rendered from the code.
-
-    Converting needs the development tools (``api.openapi3``), so it is imported
-    here, by the commands, and never by the serving app.
-    """
-    from api.openapi3 import convert  # noqa: PLC0415
-
-    swagger = render_spec(app)
-    return {
-        spec_path(app): serialize(swagger),
-        openapi3_path(app): serialize(convert(swagger)),
-    }
-
-
 def _cached(name: str, load: Callable[[], bytes]) -> tuple[bytes, str]:
     """The bytes ``load`` returns and their ETag, computed once per process."""
     cache = current_app.extensions.setdefault("storefront.spec", {})
@@ -111,8 +122,8 @@ def serve_openapi3():
     """Serve the committed OpenAPI 3 document, read once per process.
 
     It cannot be derived here: the converter is a development tool (and needs
-    Java), not installed in production. ``openapi check`` keeps the file equal
-    to the code.
+    Java), not installed in production. ``python -m tools.openapi check`` keeps
+    the file equal to the code.
     """
     path = openapi3_path(current_app)
     if not path.is_file():
@@ -129,48 +140,3 @@ def register_spec_route(app, path: str) -> None:
     app.add_url_rule(path, "spec", serve_spec, methods=["GET"])
     sibling = f"{path.rsplit('/', 1)[0]}/{OPENAPI3_FILE}"
     app.add_url_rule(sibling, "openapi3", serve_openapi3, methods=["GET"])
-
-
-openapi_cli = AppGroup("openapi", help="Export or check the OpenAPI contract in openapi/.")
-
-
-def _fresh_documents() -> dict[Path, str]:
-    """``exported_documents`` of the current app; a converter failure is a clean CLI error."""
-    from api.openapi3 import ConversionError  # noqa: PLC0415 (development tools, see above)
-
-    try:
-        return exported_documents(current_app)
-    except ConversionError as error:
-        raise click.ClickException(str(error)) from error
-
-
-@openapi_cli.command("export")
-def export_command():
-    """Write the code's spec to openapi/swagger.json and openapi/openapi.json."""
-    for path, text in _fresh_documents().items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {path}")
-
-
-@openapi_cli.command("check")
-def check_command():
-    """Fail with a diff when a file in openapi/ differs from the code's spec."""
-    stale = []
-    for path, fresh in _fresh_documents().items():
-        stored = path.read_text(encoding="utf-8") if path.exists() else ""
-        if fresh == stored:
-            click.echo(f"{path} matches the code")
-            continue
-        diff = difflib.unified_diff(
-            stored.splitlines(keepends=True),
-            fresh.splitlines(keepends=True),
-            fromfile=f"{path} (committed)",
-            tofile="code",
-        )
-        click.echo("".join(diff), err=True)
-        stale.append(str(path))
-    if stale:
-        raise click.ClickException(
-            f"out of date: {', '.join(stale)}; run `flask --app wsgi openapi export` and commit"
-        )

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from api.errors import ApiProblem
-from api.fields import MAX_ID, NO_CONTROL
-from api.parsers import pattern_text
+from api.restx.fields import MAX_ID, NO_CONTROL
+from api.restx.parsers import pattern_text
 
 # The longest cursor this API makes: a product name of 200 characters (the
 # longest sortable text) at four UTF-8 bytes each, with the rest, in base64.

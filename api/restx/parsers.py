@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from flask_restx import reqparse
 
 from api.errors import ApiProblem
-from api.fields import NO_CONTROL
+from api.restx.fields import NO_CONTROL
 
 _NO_CONTROL = re.compile(NO_CONTROL)
 

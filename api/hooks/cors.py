@@ -75,7 +75,7 @@ def _vary_by_origin(response):
     return response
 
 
-def init_cors(app) -> None:
+def register_cors(app) -> None:
     """Answer cross-origin requests from ``CORS_ORIGINS``; without any, send no CORS headers.
 
     Call it after the rate limiter: preflights are exempt from limits, since a

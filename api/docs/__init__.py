@@ -1,0 +1,1 @@
+"""The documentation the API serves: the spec documents, Swagger UI and Redoc."""

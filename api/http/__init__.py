@@ -1,0 +1,5 @@
+"""HTTP helpers the namespaces call.
+
+Conditional requests, content negotiation, pagination (with its keyset cursors
+and page counts) and the responses built by hand.
+"""
