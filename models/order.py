@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
 from models.base import (
     IdType,
+    Listing,
     Ordering,
     TimestampedMixin,
     check_version,
@@ -318,6 +319,9 @@ def order_query(
     if after is not None:
         query = query.where(ORDER_ORDERING.after(sort, after))
     return query.order_by(*ORDER_ORDERING.order_by(sort))
+
+
+ORDERS = Listing(order_query, ORDER_ORDERING)
 
 
 def change_status(

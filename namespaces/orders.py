@@ -1,7 +1,5 @@
 """Orders: customers place and cancel their own; admins see all and move them along."""
 
-from functools import partial
-
 from flask import url_for
 from flask_jwt_extended import current_user
 from flask_restx import fields
@@ -9,6 +7,7 @@ from flask_restx import fields
 from api.auth import auth_required
 from api.errors import BODY_PROBLEMS, problems
 from api.http.conditional import conditional_read, conditional_write, expected_version, tagged
+from api.http.links import link, links_to
 from api.http.negotiation import CSV, XML, produces
 from api.http.pagination import page_model, page_of, page_parser, sort_argument
 from api.restx.base import Resource
@@ -19,12 +18,11 @@ from models.order import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     MAX_ITEMS,
     MAX_QUANTITY,
-    ORDER_ORDERING,
     ORDER_SORTS,
+    ORDERS,
     Status,
     change_status,
     get_order,
-    order_query,
     place_order,
 )
 
@@ -49,9 +47,9 @@ OrderLine = ns.model(
         "_links": fields.Nested(
             OrderLineLinks,
             required=True,
-            attribute=lambda item: {
-                "self": url_for("api.products_product_item", product_id=item.product_id)
-            },
+            attribute=links_to(
+                self=link("api.products_product_item", "product_id", attribute="product_id")
+            ),
         ),
     },
 )
@@ -73,10 +71,10 @@ Order = ns.model(
         "_links": fields.Nested(
             OrderLinks,
             required=True,
-            attribute=lambda order: {
-                "self": url_for("api.orders_order_item", order_id=order.id),
-                "user": url_for("api.users_user_item", user_id=order.user_id),
-            },
+            attribute=links_to(
+                self=link("api.orders_order_item", "order_id"),
+                user=link("api.users_user_item", "user_id", attribute="user_id"),
+            ),
         ),
     },
 )
@@ -184,8 +182,7 @@ class OrderList(Resource):
         `next` links carry an `after` cursor, as fast at any depth. JSON, XML, or CSV via `Accept`
         (CSV: one row per order, without its item lines).
         """
-        query = partial(order_query, viewer=current_user)
-        return page_of(list_parser, query, ordering=ORDER_ORDERING)
+        return page_of(list_parser, ORDERS.where(viewer=current_user))
 
     @ns.doc(id="createOrder", params={IDEMPOTENCY_HEADER: IDEMPOTENCY_PARAM})
     @produces(ns, XML)

@@ -1,7 +1,5 @@
 """User accounts: admins manage everyone, a user manages their own."""
 
-from functools import partial
-
 from flask import url_for
 from flask_jwt_extended import current_user
 from flask_restx import fields
@@ -9,6 +7,7 @@ from flask_restx import fields
 from api.auth import auth_required
 from api.errors import BODY_PROBLEMS, problems
 from api.http.conditional import conditional_read, conditional_write, expected_version, tagged
+from api.http.links import link, links_to
 from api.http.negotiation import XML, produces
 from api.http.pagination import page_model, page_of, page_parser, sort_argument
 from api.http.responses import no_content
@@ -16,7 +15,7 @@ from api.restx.base import Resource
 from api.restx.fields import Timestamp, id_param, id_route, links, text
 from api.restx.parsers import bounded_text
 from api.restx.serialize import Namespace
-from models.order import ORDER_ORDERING, order_query
+from models.order import ORDERS
 from models.user import (
     EMAIL_MAX_LENGTH,
     EMAIL_PATTERN,
@@ -25,12 +24,12 @@ from models.user import (
     PASSWORD_MAX_LENGTH,
     PASSWORD_MIN_LENGTH,
     USER_SORTS,
+    USERS,
     Role,
     create_user,
     delete_user,
     replace_user,
     update_user,
-    user_query,
     visible_user,
 )
 from namespaces import orders
@@ -61,10 +60,10 @@ User = ns.model(
         "_links": fields.Nested(
             UserLinks,
             required=True,
-            attribute=lambda user: {
-                "self": url_for("api.users_user_item", user_id=user.id),
-                "orders": url_for("api.users_user_orders", user_id=user.id),
-            },
+            attribute=links_to(
+                self=link("api.users_user_item", "user_id"),
+                orders=link("api.users_user_orders", "user_id"),
+            ),
         ),
     },
 )
@@ -159,7 +158,7 @@ class UserList(Resource):
         is empty), with `_links` and a `Link` header. Unknown `sort` or `role`, or a non-integer:
         400; a value out of bounds: 422. JSON, or XML with `Accept: application/xml`.
         """
-        return page_of(list_parser, user_query)
+        return page_of(list_parser, USERS)
 
     @ns.doc(id="createUser")
     @produces(ns, XML)
@@ -302,5 +301,6 @@ class UserOrders(Resource):
         application/xml`.
         """
         visible_user(actor=current_user, user_id=user_id)
-        query = partial(order_query, viewer=current_user, user_id=user_id)
-        return page_of(orders.nested_list_parser, query, ordering=ORDER_ORDERING)
+        return page_of(
+            orders.nested_list_parser, ORDERS.where(viewer=current_user, user_id=user_id)
+        )
