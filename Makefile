@@ -59,6 +59,7 @@ test-postgres: $(VENV)/.dev $(NODE_TOOLS)
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 
 # The converter that derives openapi/openapi.json is a dev requirement (Java).
 spec-check: $(VENV)/.dev
