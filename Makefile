@@ -86,7 +86,7 @@ assets: | $(BIN)/activate
 clean:
 	rm -rf $(VENV) build node_modules .pytest_cache .ruff_cache
 
-# --- benchmark (issue 6) ---------------------------------------------------------
+# --- benchmark: wrk against the app and a bare-Flask baseline --------------------
 .PHONY: bench
 
 # matplotlib draws the chart; the harness's own needs stay out of requirements.txt.
