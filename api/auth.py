@@ -15,7 +15,7 @@ from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
 from api.errors import ApiProblem, Problem
 from api.extensions import jwt
 from models import User, db
-from models.token import DatabaseBlocklist, RedisBlocklist
+from models.token import REVOKED_PREFIX, DatabaseBlocklist, RedisBlocklist
 from models.user import configure_password_hashing
 
 BEARER = "Bearer"
@@ -79,7 +79,10 @@ def revoke_current_token() -> None:
 def register_auth(app) -> None:
     """Register the JWT callbacks, choose the blocklist store and set the password hashing cost."""
     if app.config["REDIS_URL"]:
-        store = RedisBlocklist(redis.Redis.from_url(app.config["REDIS_URL"]))
+        store = RedisBlocklist(
+            redis.Redis.from_url(app.config["REDIS_URL"]),
+            prefix=app.config["REDIS_KEY_PREFIX"] + REVOKED_PREFIX,
+        )
     else:
         store = DatabaseBlocklist()
     app.extensions["storefront.blocklist"] = store

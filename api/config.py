@@ -97,6 +97,9 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url, environ),
         "REDIS_URL": environ.get("REDIS_URL") or None,
+        # Put in front of every key the app writes to Redis, so that several apps
+        # (or test runs) can share one Redis database without touching each other's.
+        "REDIS_KEY_PREFIX": environ.get("REDIS_KEY_PREFIX") or "",
         "RATELIMIT_ENABLED": _flag(environ, "RATELIMIT_ENABLED", True),
         "RATELIMIT_DEFAULT": environ.get("RATELIMIT_DEFAULT") or "300 per minute",
         "RATELIMIT_LOGIN": environ.get("RATELIMIT_LOGIN") or "10 per minute",

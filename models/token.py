@@ -7,6 +7,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import db, transaction, utcnow
 
+# The Redis keys of revoked tokens: ``storefront:revoked:<jti>`` (after the
+# deployment's ``REDIS_KEY_PREFIX``, when it sets one).
+REVOKED_PREFIX = "storefront:revoked:"
+
 
 class RevokedToken(db.Model):
     """A token id (``jti``) that must be refused until the token would expire anyway."""
@@ -37,7 +41,7 @@ class DatabaseBlocklist:
 class RedisBlocklist:
     """Revoked ``jti``s in Redis, each expiring with its token (``REDIS_URL`` set)."""
 
-    def __init__(self, client, prefix: str = "storefront:revoked:"):
+    def __init__(self, client, prefix: str = REVOKED_PREFIX):
         self.client = client
         self.prefix = prefix
 

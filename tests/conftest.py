@@ -20,6 +20,7 @@ from models.product import create_product
 from models.user import Role, create_user
 from tests.contract import ContractClient
 from tests.databases import fresh_database
+from tests.redis_keys import RUN_PREFIX, connect, delete_keys, new_prefix
 
 PASSWORD = "correct horse battery"
 
@@ -72,6 +73,26 @@ def _empty_tables(app) -> Iterator[None]:
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
         db.session.commit()
+
+
+@pytest.fixture(scope="session")
+def redis_client():
+    """A client of the test Redis (``TEST_REDIS_URL``); fails, never skips, when it is down.
+
+    At the end of the run it deletes whatever is left under the run's own prefix.
+    """
+    client = connect()
+    yield client
+    delete_keys(client, RUN_PREFIX)
+    client.close()
+
+
+@pytest.fixture
+def redis_prefix(redis_client) -> Iterator[str]:
+    """A key prefix of this test's own (``REDIS_KEY_PREFIX``); its keys are deleted afterwards."""
+    prefix = new_prefix("test")
+    yield prefix
+    delete_keys(redis_client, prefix)
 
 
 @pytest.fixture

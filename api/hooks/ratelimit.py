@@ -33,7 +33,7 @@ from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 from limits import RateLimitItem, parse_many
-from limits.storage import storage_from_string
+from limits.storage import RedisStorage, storage_from_string
 
 from api.config import ConfigError
 from api.errors import ApiProblem
@@ -184,13 +184,18 @@ class LocalWindows:
 class SharedWindows:
     """Fixed-window counters in a ``limits`` storage (Redis), shared by every worker and instance.
 
+    ``key_prefix`` (``REDIS_KEY_PREFIX``) goes in front of every key it writes.
+
     Should the storage become unreachable, requests are counted in process
     (logged once) until a check, one every ``RECHECK_SECONDS``, finds it back:
     never a 500, and never unlimited.
     """
 
-    def __init__(self, uri: str):
-        self.storage = storage_from_string(uri)
+    def __init__(self, uri: str, key_prefix: str = ""):
+        # limits names its keys ``LIMITS:<key>``; a deployment's prefix goes in
+        # front of that, and without one the keys stay as they always were.
+        options = {"key_prefix": key_prefix + RedisStorage.PREFIX} if key_prefix else {}
+        self.storage = storage_from_string(uri, **options)
         self._local = LocalWindows()
         self._up = True
         self._next_check = 0.0
@@ -242,7 +247,11 @@ class Limiter:
         # Endpoints whose resource declares a limit of its own (``limited_by``).
         self.rules: dict[str, Rule] = {}
         uri = config["RATELIMIT_STORAGE_URI"]
-        self.windows = LocalWindows() if uri.startswith("memory://") else SharedWindows(uri)
+        self.windows = (
+            LocalWindows()
+            if uri.startswith("memory://")
+            else SharedWindows(uri, key_prefix=config.get("REDIS_KEY_PREFIX") or "")
+        )
         # Apps sharing one Redis for different purposes keep apart by prefix.
         prefix = config.get("RATELIMIT_KEY_PREFIX")
         self._prefix = (prefix,) if prefix else ()

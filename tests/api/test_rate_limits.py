@@ -6,7 +6,8 @@ what is not counted, and counters shared through Redis.
 Each test builds its own app with small limits, so counters start at zero; the
 test client sets ``REMOTE_ADDR`` (the address ``ProxyFix`` would have corrected
 behind a proxy) through ``environ_overrides``. The Redis test shares one Redis
-between two apps, as two instances would, under a key prefix of its own.
+between two apps, as two instances would (``TEST_REDIS_URL``), under a key
+prefix of its own (``REDIS_KEY_PREFIX``).
 """
 
 import json
@@ -25,11 +26,11 @@ from api.hooks.ratelimit import LocalWindows, client_key
 from models import User, db
 from tests.conftest import PASSWORD, bearer
 from tests.helpers import assert_problem
+from tests.redis_keys import TEST_REDIS_URL
 
 ME = "/api/v1/auth/me"
 LOGIN = "/api/v1/auth/login"
 PRODUCTS = "/api/v1/products"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 OFFICE, HOME, CAFE = "198.51.100.7", "203.0.113.20", "192.0.2.33"
 
 
@@ -335,24 +336,12 @@ def test_in_process_windows_restart_when_they_end_and_are_swept_later(monkeypatc
 # --- Redis: every instance counts in one place ----------------------------------------------
 
 
-@pytest.fixture
-def redis_prefix():
-    """A rate-limit key prefix of this test's own in the shared Redis, removed afterwards."""
-    client = redis.Redis.from_url(REDIS_URL)
-    client.ping()  # fail, never skip, when Redis is down
-    prefix = f"test-rate-limits-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    for key in client.scan_iter(match=f"*/{prefix}/*"):
-        client.delete(key)
-    client.close()
-
-
 def test_apps_sharing_redis_share_each_users_budget(build_app, make_user, redis_prefix):
     settings = {
         "RATELIMIT_ENABLED": True,
         "RATELIMIT_DEFAULT": "3 per minute",
-        "RATELIMIT_STORAGE_URI": REDIS_URL,
-        "RATELIMIT_KEY_PREFIX": redis_prefix,
+        "RATELIMIT_STORAGE_URI": TEST_REDIS_URL,
+        "REDIS_KEY_PREFIX": redis_prefix,
     }
     one, two = build_app(**settings).test_client(), build_app(**settings).test_client()
     alice, bob = make_user(), make_user()
@@ -364,6 +353,23 @@ def test_apps_sharing_redis_share_each_users_budget(build_app, make_user, redis_
         get(two, ME, ip=OFFICE, token=alice["access"]).status_code,
     ] == [200, 200, 200, 429]
     assert get(two, ME, ip=OFFICE, token=bob["access"]).status_code == 200
+
+
+def test_counters_go_under_the_redis_key_prefix(build_app, redis_client, redis_prefix):
+    app = build_app(
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_DEFAULT="3 per minute; 100 per hour",
+        RATELIMIT_STORAGE_URI=TEST_REDIS_URL,
+        REDIS_KEY_PREFIX=redis_prefix,
+    )
+    address = f"10.{uuid.uuid4().int % 250}.7.7"  # a caller no other run counts
+
+    assert statuses(app.test_client(), PRODUCTS, ip=address, times=2) == [200, 200]
+
+    keys = sorted(key.decode() for key in redis_client.scan_iter(match=f"{redis_prefix}*"))
+    assert len(keys) == 2  # one counter per limit
+    assert all(key.startswith(f"{redis_prefix}LIMITS:LIMITER/ip:{address}/") for key in keys)
+    assert not any(redis_client.exists(key.removeprefix(redis_prefix)) for key in keys)
 
 
 def test_limits_still_hold_in_process_when_redis_is_unreachable(build_app):
@@ -390,8 +396,8 @@ def test_counting_moves_in_process_while_redis_is_down_and_back_when_it_returns(
     app = build_app(
         RATELIMIT_ENABLED=True,
         RATELIMIT_DEFAULT="3 per minute",
-        RATELIMIT_STORAGE_URI=REDIS_URL,
-        RATELIMIT_KEY_PREFIX=redis_prefix,
+        RATELIMIT_STORAGE_URI=TEST_REDIS_URL,
+        REDIS_KEY_PREFIX=redis_prefix,
     )
     client = app.test_client()
     storage = app.extensions["storefront.limiter"].windows.storage

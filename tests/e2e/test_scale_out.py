@@ -4,24 +4,24 @@ Whatever one instance learns, the other must know: a logout, a login attempt
 counted against the rate limit, an order. The database is PostgreSQL when
 TEST_DATABASE_URL is set (as in CI), else a SQLite file both instances open.
 
-Redis must be running at 127.0.0.1:6379 (here and in CI): when it is not, these
-tests fail rather than skip. They use database index 15 of that Redis as their
-own and empty it before and after, so that counters left by earlier runs cannot
-starve the login limit.
+Redis must answer at ``TEST_REDIS_URL`` (here and in CI): when it does not,
+these tests fail rather than skip. The instances write under a
+``REDIS_KEY_PREFIX`` of this module's own, and only the keys under it are
+deleted (before the login-limit test, so that it starts from a whole budget,
+and at the end); whatever else that Redis holds is left alone.
 """
 
 from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
-import redis
 
-from models.token import RedisBlocklist
+from models.token import REVOKED_PREFIX, RedisBlocklist
 from tests.conftest import bearer
 from tests.databases import fresh_database
 from tests.e2e.live import LiveServer, server_env
+from tests.redis_keys import TEST_REDIS_URL, delete_keys, new_prefix
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
 LOGIN_LIMIT = 5
 CUSTOMER = {"email": "customer@example.com", "password": "customer-demo-password"}
 LOGIN = "/api/v1/auth/login"
@@ -31,18 +31,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def shared_redis():
-    """A client of the Redis both instances use, on a database index emptied before and after."""
-    client = redis.Redis.from_url(REDIS_URL)
-    client.ping()  # fail, never skip, when Redis is down
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+def key_prefix(redis_client):
+    """The instances' ``REDIS_KEY_PREFIX``; its keys are deleted afterwards."""
+    prefix = new_prefix("scale-out")
+    yield prefix
+    delete_keys(redis_client, prefix)
 
 
 @pytest.fixture(scope="module")
-def instances(tmp_path_factory, shared_redis):
+def instances(tmp_path_factory, key_prefix):
     """Instances A and B: same database, same Redis, different ports and metrics directories."""
     scratch = tmp_path_factory.mktemp("scale-out")
     with fresh_database(scratch) as url:
@@ -53,7 +50,8 @@ def instances(tmp_path_factory, shared_redis):
             metrics.mkdir()
             env = server_env(
                 url,
-                REDIS_URL=REDIS_URL,
+                REDIS_URL=TEST_REDIS_URL,
+                REDIS_KEY_PREFIX=key_prefix,
                 RATELIMIT_ENABLED="true",
                 RATELIMIT_LOGIN=f"{LOGIN_LIMIT} per minute",
                 RATELIMIT_DEFAULT="1000 per minute",
@@ -72,11 +70,11 @@ def instances(tmp_path_factory, shared_redis):
 
 
 @pytest.fixture
-def untouched_login_budget(shared_redis):
+def untouched_login_budget(redis_client, key_prefix):
     """Rate-limit counters from zero, and the login budget whole again for the other tests."""
-    shared_redis.flushdb()
+    delete_keys(redis_client, key_prefix)
     yield
-    shared_redis.flushdb()
+    delete_keys(redis_client, key_prefix)
 
 
 def login(server) -> str:
@@ -85,7 +83,9 @@ def login(server) -> str:
     return response.json["access_token"]
 
 
-def test_a_token_revoked_via_one_instance_is_refused_by_the_other(instances, shared_redis):
+def test_a_token_revoked_via_one_instance_is_refused_by_the_other(
+    instances, redis_client, key_prefix
+):
     a, b = instances
     token = login(a)
     assert b.request("GET", ME, headers=bearer(token)).status_code == 200
@@ -96,7 +96,7 @@ def test_a_token_revoked_via_one_instance_is_refused_by_the_other(instances, sha
     assert {b.request("GET", ME, headers=bearer(token)).status_code for _ in range(8)} == {401}
     # Revoked in Redis, not merely in the database the two instances also share.
     jti = jwt.decode(token, options={"verify_signature": False})["jti"]
-    assert RedisBlocklist(shared_redis).is_revoked(jti)
+    assert RedisBlocklist(redis_client, prefix=key_prefix + REVOKED_PREFIX).is_revoked(jti)
 
 
 def test_an_order_placed_via_one_instance_is_visible_via_the_other(instances):

@@ -1,6 +1,7 @@
 """Revoked tokens: the database store, the Redis store, and logout across instances.
 
-Redis runs on this machine and in CI; a connection failure fails these tests.
+Redis (``TEST_REDIS_URL``) runs on this machine and in CI; a connection failure
+fails these tests. Every key they write is under a prefix of the test's own.
 """
 
 import logging
@@ -10,17 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
-import redis
 from sqlalchemy import func, select
 
 from api import create_app
 from models import RevokedToken, db
-from models.token import DatabaseBlocklist, RedisBlocklist
+from models.token import REVOKED_PREFIX, DatabaseBlocklist, RedisBlocklist
 from tests.conftest import PASSWORD, bearer
 from tests.contract import ContractClient
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-APP_PREFIX = "storefront:revoked:"
+from tests.redis_keys import TEST_REDIS_URL
 
 
 def _jti() -> str:
@@ -32,20 +30,9 @@ def _in(seconds: float) -> datetime:
 
 
 @pytest.fixture
-def redis_client():
-    client = redis.Redis.from_url(REDIS_URL)
-    client.ping()  # fail, never skip, when Redis is down
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def redis_store(redis_client):
-    """A Redis blocklist under a key prefix of its own, removed afterwards."""
-    prefix = f"test:blocklist:{uuid.uuid4().hex}:"
-    yield RedisBlocklist(redis_client, prefix=prefix)
-    for key in redis_client.scan_iter(match=f"{prefix}*"):
-        redis_client.delete(key)
+def redis_store(redis_client, redis_prefix):
+    """A Redis blocklist under a key prefix of its own (its keys are deleted afterwards)."""
+    return RedisBlocklist(redis_client, prefix=redis_prefix)
 
 
 @pytest.fixture
@@ -153,19 +140,23 @@ def test_redis_store_uses_its_prefix(redis_store, redis_client):
     redis_store.revoke(jti, _in(60))
 
     assert redis_client.exists(redis_store.prefix + jti) == 1
-    assert redis_client.exists(APP_PREFIX + jti) == 0
-    assert not RedisBlocklist(redis_client, prefix="test:other:").is_revoked(jti)
+    assert redis_client.exists(REVOKED_PREFIX + jti) == 0
+    assert not RedisBlocklist(redis_client, prefix=redis_store.prefix + "other:").is_revoked(jti)
 
 
 # --- logout across instances --------------------------------------------------------------
 
 
 @pytest.fixture
-def redis_apps(app_config, redis_client):
-    """Two separately built app instances sharing one Redis (like two gunicorn hosts)."""
+def redis_apps(app_config, redis_prefix):
+    """Two separately built app instances sharing one Redis (like two gunicorn hosts).
+
+    They write under the test's ``REDIS_KEY_PREFIX``, whose keys are deleted afterwards.
+    """
     logger = logging.getLogger("api")
     handlers, level = list(logger.handlers), logger.level
-    apps = [create_app({**app_config, "REDIS_URL": REDIS_URL}) for _ in range(2)]
+    settings = {**app_config, "REDIS_URL": TEST_REDIS_URL, "REDIS_KEY_PREFIX": redis_prefix}
+    apps = [create_app(settings) for _ in range(2)]
     for application in apps:
         application.test_client_class = ContractClient
     yield apps
@@ -177,12 +168,15 @@ def redis_apps(app_config, redis_client):
     logger.setLevel(level)
 
 
+def _revocation_key(prefix: str, token: str) -> str:
+    return prefix + REVOKED_PREFIX + jwt.decode(token, options={"verify_signature": False})["jti"]
+
+
 def test_an_app_with_redis_url_keeps_revocations_in_redis(
-    redis_apps, redis_client, app_keys, customer, in_app
+    redis_apps, redis_client, redis_prefix, customer, in_app
 ):
     client = redis_apps[0].test_client()
-    key = APP_PREFIX + jwt.decode(customer["access"], options={"verify_signature": False})["jti"]
-    app_keys.append(key)
+    key = _revocation_key(redis_prefix, customer["access"])
 
     assert client.post("/api/v1/auth/logout", headers=bearer(customer["access"])).status_code == 204
 
@@ -190,13 +184,18 @@ def test_an_app_with_redis_url_keeps_revocations_in_redis(
     assert in_app(lambda: db.session.scalar(select(func.count(RevokedToken.jti)))) == 0
 
 
-@pytest.fixture
-def app_keys(redis_client):
-    """Keys the apps write under their own prefix; deleted after the test."""
-    keys = []
-    yield keys
-    if keys:
-        redis_client.delete(*keys)
+def test_revocations_go_under_the_redis_key_prefix(
+    redis_apps, redis_client, redis_prefix, customer
+):
+    client = redis_apps[0].test_client()
+    unprefixed = _revocation_key("", customer["access"])
+
+    assert client.post("/api/v1/auth/logout", headers=bearer(customer["access"])).status_code == 204
+
+    assert [key.decode() for key in redis_client.scan_iter(match=f"{redis_prefix}*")] == [
+        redis_prefix + unprefixed
+    ]
+    assert redis_client.exists(unprefixed) == 0
 
 
 @pytest.mark.parametrize(
@@ -205,14 +204,13 @@ def app_keys(redis_client):
     ids=["access", "refresh"],
 )
 def test_a_token_revoked_on_one_instance_is_refused_by_another(
-    redis_apps, redis_client, app_keys, customer, probe
+    redis_apps, redis_client, redis_prefix, customer, probe
 ):
     token, method, path = probe
     first, second = (application.test_client() for application in redis_apps)
     login = {"email": customer["email"], "password": PASSWORD}
     encoded = first.post("/api/v1/auth/login", json=login).get_json()[token]
-    key = APP_PREFIX + jwt.decode(encoded, options={"verify_signature": False})["jti"]
-    app_keys.append(key)
+    key = _revocation_key(redis_prefix, encoded)
     headers = bearer(encoded)
     assert second.open(path, method=method, headers=headers).status_code == 200
 

@@ -41,6 +41,7 @@ def test_defaults_for_an_empty_environment():
     assert config["JWT_REFRESH_TOKEN_EXPIRES"] == timedelta(days=30)
     assert config["SQLALCHEMY_DATABASE_URI"] == "sqlite:////srv/shop/instance/storefront.db"
     assert config["REDIS_URL"] is None
+    assert config["REDIS_KEY_PREFIX"] == ""
     assert config["RATELIMIT_ENABLED"] is True
     assert config["RATELIMIT_STORAGE_URI"] == "memory://"
     assert config["CORS_ORIGINS"] == []
@@ -152,10 +153,11 @@ def test_rate_limit_values_and_other_strings_are_read():
 
 
 def test_redis_url_also_stores_the_rate_limit_counters():
-    config = settings(REDIS_URL="redis://cache:6379/1")
+    config = settings(REDIS_URL="redis://cache:6379/1", REDIS_KEY_PREFIX="shop-eu:")
 
     assert config["REDIS_URL"] == "redis://cache:6379/1"
     assert config["RATELIMIT_STORAGE_URI"] == "redis://cache:6379/1"
+    assert config["REDIS_KEY_PREFIX"] == "shop-eu:"
 
 
 @pytest.mark.parametrize(
