@@ -1,4 +1,4 @@
-"""Management commands: ``flask --app wsgi seed`` and ``create-admin``."""
+"""Management commands: ``flask --app wsgi seed``, ``create-admin`` and ``sweep-images``."""
 
 import os
 import re
@@ -7,7 +7,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from api.uploads import image_store
 from models import ConflictError
+from models.images import sweep_unused
 from models.seed import seed_demo_data
 from models.user import EMAIL_MAX_LENGTH, EMAIL_PATTERN, PASSWORD_MIN_LENGTH, Role, create_user
 
@@ -44,7 +46,20 @@ def create_admin_command(email: str, name: str):
     click.echo(f"admin {user.email} created (id {user.id})")
 
 
+@click.command("sweep-images")
+@with_appcontext
+def sweep_images_command():
+    """Remove image files no live product shows; safe while the API serves.
+
+    Deleting or replacing a picture removes its file already; this finds what
+    a crash, or a version before that, left in UPLOAD_FOLDER.
+    """
+    removed, kept = sweep_unused(image_store())
+    click.echo(f"sweep-images: {removed} file(s) removed, {kept} in use kept")
+
+
 def register_commands(app) -> None:
     """Add the project's commands to ``flask``."""
     app.cli.add_command(seed_command)
     app.cli.add_command(create_admin_command)
+    app.cli.add_command(sweep_images_command)

@@ -1,6 +1,6 @@
 """Products of the catalog, and the functions that change them."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -33,6 +33,9 @@ from models.base import (
     utcnow,
 )
 from models.errors import ConflictError, NotFoundError
+
+if TYPE_CHECKING:  # models.images imports this module: the store is passed in, not imported
+    from models.images import ImageStore
 
 SKU_PATTERN = "^[A-Z0-9][A-Z0-9_-]*$"
 SKU_MAX_LENGTH = 64
@@ -223,12 +226,23 @@ def update_product(
     return product
 
 
-def delete_product(*, product_id: int, expected_version: frozenset[int] | None = None) -> None:
-    """Soft-delete a product: it answers 404 and leaves listings, orders keep it."""
+def delete_product(
+    *,
+    product_id: int,
+    images: "ImageStore",
+    expected_version: frozenset[int] | None = None,
+) -> None:
+    """Soft-delete a product: it answers 404 and leaves listings, orders keep it.
+
+    Its picture's file goes too, from ``images``, once the deletion has
+    committed and unless another live product shows the same picture.
+    """
     product = get_product(product_id)
     check_version(product, expected_version, entity="Product")
+    picture = (product.image_sha256, product.image_type)
     with transaction():
         product.deleted_at = utcnow()
+    images.discard_unused(*picture)
 
 
 MAX_BULK = 500
@@ -255,16 +269,22 @@ def create_products(*, items: list[dict]) -> list[Product]:
     return products
 
 
-def delete_products(*, ids: list[int]) -> tuple[list[int], list[int]]:
-    """Soft-delete the live products among ``ids``; return (deleted ids, ids not found)."""
+def delete_products(*, ids: list[int], images: "ImageStore") -> tuple[list[int], list[int]]:
+    """Soft-delete the live products among ``ids``; return (deleted ids, ids not found).
+
+    Their pictures' files go as ``delete_product`` removes one.
+    """
     wanted = sorted(set(ids))
     with transaction():
-        deleted = db.session.scalars(
+        # The pictures of exactly the rows this statement deleted, read as it did.
+        deleted = db.session.execute(
             update(Product)
             .where(Product.id.in_(wanted), Product.deleted_at.is_(None))
             .values(deleted_at=utcnow(), version=Product.version + 1)
-            .returning(Product.id)
+            .returning(Product.id, Product.image_sha256, Product.image_type)
             .execution_options(synchronize_session=False)
         ).all()
-    found = set(deleted)
+    for picture in {(row.image_sha256, row.image_type) for row in deleted}:
+        images.discard_unused(*picture)
+    found = {row.id for row in deleted}
     return sorted(found), [product_id for product_id in wanted if product_id not in found]

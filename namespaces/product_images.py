@@ -4,9 +4,7 @@ It extends the ``products`` namespace; the module is separate to keep each
 file about one thing.
 """
 
-from pathlib import Path
-
-from flask import Response, current_app, request
+from flask import Response, request
 from werkzeug.datastructures import FileStorage
 
 from api.auth import auth_required, public
@@ -17,16 +15,10 @@ from api.http.responses import no_content
 from api.restx.base import Resource
 from api.restx.fields import id_param, id_route
 from api.restx.parsers import make_parser
-from models.images import (
-    MEDIA_TYPES,
-    ImageStore,
-    product_image,
-    remove_product_image,
-    set_product_image,
-)
+from api.uploads import image_store
+from models.images import MEDIA_TYPES, product_image, remove_product_image, set_product_image
 from namespaces.products import Product, ns
 
-MEGABYTE = 1024 * 1024
 # Multipart framing around the file; the file itself is checked exactly.
 MULTIPART_OVERHEAD = 64 * 1024
 # Browsers and proxies may reuse an image this long before revalidating its ETag.
@@ -40,14 +32,6 @@ upload_parser.add_argument(
     required=True,
     help="A PNG, JPEG or WebP image (recognised by content), at most MAX_UPLOAD_MB (5 MB)",
 )
-
-
-def image_store() -> ImageStore:
-    """The image files of this app: ``UPLOAD_FOLDER``, limited to ``MAX_UPLOAD_MB``."""
-    config = current_app.config
-    return ImageStore(
-        Path(config["UPLOAD_FOLDER"]), max_bytes=int(config["MAX_UPLOAD_MB"] * MEGABYTE)
-    )
 
 
 @ns.route(f"{id_route('product_id')}/image")
@@ -69,9 +53,8 @@ class ProductImage(Resource):
         for five minutes. 404 when the product does not exist (or was deleted)
         or has no image.
         """
-        path, media_type, digest = product_image(product_id, image_store())
-        # Images are small (MAX_UPLOAD_MB): read whole, no file handle to leak.
-        response = Response(path.read_bytes(), mimetype=media_type)
+        data, media_type, digest = product_image(product_id, image_store())
+        response = Response(data, mimetype=media_type)
         response.set_etag(digest)
         response.make_conditional(request)
         response.cache_control.public = True
@@ -127,7 +110,7 @@ class ProductImage(Resource):
         """Remove the product's image (admin).
 
         The product stays; its _links.image disappears and GET on the image
-        answers 404. The file is deleted once no product uses it. 404 when the
+        answers 404. The file is deleted once no live product uses it. 404 when the
         product has no image; a stale If-Match is a 412.
         """
         remove_product_image(

@@ -14,6 +14,7 @@ from api.restx.base import Resource
 from api.restx.fields import Timestamp, id_param, id_route, links, text
 from api.restx.parsers import boolean, bounded_int, bounded_text
 from api.restx.serialize import Namespace
+from api.uploads import image_store
 from models.product import (
     DESCRIPTION_MAX_LENGTH,
     MAX_PRICE_CENTS,
@@ -252,5 +253,7 @@ class ProductItem(Resource):
         again is a 404. `If-Match` with the `ETag` you read makes it a 412 if the product changed
         since. Answers 204 with no body.
         """
-        delete_product(product_id=product_id, expected_version=expected_version())
+        delete_product(
+            product_id=product_id, images=image_store(), expected_version=expected_version()
+        )
         return no_content()

@@ -11,6 +11,7 @@ from api.auth import auth_required
 from api.errors import BODY_PROBLEMS, problems
 from api.restx.base import Resource
 from api.restx.fields import MAX_ID
+from api.uploads import image_store
 from models.product import MAX_BULK, create_products, delete_products
 from namespaces.products import Product, ProductInput, ns
 
@@ -106,5 +107,5 @@ class ProductBulk(Resource):
         a retry is safe and reports them all as not found. Both id lists are sorted. No `If-Match`.
         JSON only.
         """
-        deleted, not_found = delete_products(ids=ns.payload["ids"])
+        deleted, not_found = delete_products(ids=ns.payload["ids"], images=image_store())
         return {"deleted": len(deleted), "deleted_ids": deleted, "not_found": not_found}

@@ -6,44 +6,32 @@ from pathlib import Path
 import pytest
 
 from models import Product, db
+from models.images import LOCK_NAME
+from tests.helpers import assert_problem
+from tests.images import MULTIPART, multipart, picture, png_of_size
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
-WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 64
+PNG = picture("PNG")
+JPEG = picture("JPEG")
+WEBP = picture("WEBP")
 
 
 def image_url(product_id: int) -> str:
     return f"/api/v1/products/{product_id}/image"
 
 
-BOUNDARY = "----storefront-test-boundary"
-
-
-def multipart(field: str, filename: str, data: bytes) -> bytes:
-    """A multipart/form-data body with one file part, built in memory.
-
-    (werkzeug's test builder spools bodies over 500 KB to a temporary file it
-    does not always close; these bytes need no file.)
-    """
-    head = (
-        f"--{BOUNDARY}\r\n"
-        f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode()
-    return head + data + f"\r\n--{BOUNDARY}--\r\n".encode()
-
-
 def upload(client, product_id, data, headers, *, filename="picture.png", field="image", extra=None):
     return client.put(
         image_url(product_id),
         data=multipart(field, filename, data),
-        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        content_type=MULTIPART,
         headers={**headers, **(extra or {})},
     )
 
 
 def stored_files(app) -> list[Path]:
-    return sorted(p for p in Path(app.config["UPLOAD_FOLDER"]).rglob("*") if p.is_file())
+    """Every file in the upload folder but the store's lock (temporary files count)."""
+    folder = Path(app.config["UPLOAD_FOLDER"])
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != LOCK_NAME)
 
 
 @pytest.fixture(autouse=True)
@@ -142,10 +130,7 @@ def test_an_image_just_under_the_limit_is_accepted(client, make_product, admin_h
     product_id = make_product()
     limit = int(app.config["MAX_UPLOAD_MB"] * 1024 * 1024)
 
-    assert (
-        upload(client, product_id, PNG + b"\x00" * (limit - len(PNG)), admin_headers).status_code
-        == 200
-    )
+    assert upload(client, product_id, png_of_size(limit), admin_headers).status_code == 200
 
 
 def test_the_same_picture_is_stored_once(client, make_product, admin_headers, app):
@@ -213,3 +198,45 @@ def test_a_deleted_products_image_is_gone_too(client, make_product, admin_header
     client.delete(f"/api/v1/products/{product_id}", headers=admin_headers)
 
     assert client.get(image_url(product_id)).status_code == 404
+
+
+# --- files of deleted products, and files no live product uses -----------------------------
+
+
+def test_deleting_products_removes_pictures_no_live_product_shows(
+    client, make_product, admin_headers, app
+):
+    first, second, third = make_product(), make_product(), make_product()
+    for product_id, data in ((first, PNG), (second, PNG), (third, JPEG)):
+        upload(client, product_id, data, admin_headers)
+
+    assert client.delete(f"/api/v1/products/{first}", headers=admin_headers).status_code == 204
+    assert {p.suffix for p in stored_files(app)} == {".png", ".jpg"}  # the second shows the PNG
+    assert client.delete(f"/api/v1/products/{third}", headers=admin_headers).status_code == 204
+    assert {p.suffix for p in stored_files(app)} == {".png"}
+    # The deleted first product's row still names the PNG; only live products keep a file.
+    assert client.delete(image_url(second), headers=admin_headers).status_code == 204
+    assert stored_files(app) == []
+
+
+def test_bulk_deleting_products_removes_their_pictures(client, make_product, admin_headers, app):
+    shown, kept, gone = make_product(), make_product(), make_product()
+    for product_id, data in ((shown, PNG), (kept, PNG), (gone, JPEG)):
+        upload(client, product_id, data, admin_headers)
+
+    response = client.delete(
+        "/api/v1/products/bulk", json={"ids": [kept, gone]}, headers=admin_headers
+    )
+
+    assert response.get_json()["deleted_ids"] == sorted([kept, gone])
+    assert {p.suffix for p in stored_files(app)} == {".png"}
+    assert client.get(image_url(shown)).get_data() == PNG
+
+
+def test_an_image_whose_file_vanished_is_a_404_not_a_500(client, make_product, admin_headers, app):
+    product_id = make_product()
+    upload(client, product_id, PNG, admin_headers)
+
+    stored_files(app)[0].unlink()  # as when a replacement removes it after the row was read
+
+    assert_problem(client.get(image_url(product_id)), 404)

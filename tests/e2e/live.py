@@ -119,12 +119,17 @@ class LiveServer:
             self.process.wait(timeout=30)
             self.process.stderr.close()
 
-    def request(self, method: str, path: str, *, json_body=None, headers=None) -> LiveResponse:
-        """Send a request and check the response against the contract."""
-        data = None if json_body is None else json.dumps(json_body).encode()
+    def request(
+        self, method: str, path: str, *, json_body=None, headers=None, body=None, content_type=None
+    ) -> LiveResponse:
+        """Send a request and check the response against the contract.
+
+        The body is ``json_body`` as JSON, or the bytes ``body`` of ``content_type``.
+        """
+        data = body if json_body is None else json.dumps(json_body).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            request.add_header("Content-Type", content_type or "application/json")
         for key, value in (headers or {}).items():
             request.add_header(key, value)
         try:

@@ -1,15 +1,21 @@
-"""The management commands: ``flask seed`` and ``flask create-admin``."""
+"""The management commands: ``flask seed``, ``flask create-admin`` and ``flask sweep-images``."""
 
 import logging
+import os
+import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from api import create_app
+from api.uploads import image_store
 from models import Product, User, db
+from models.base import utcnow
+from models.images import LOCK_NAME, STALE_TEMPORARY_SECONDS, set_product_image
 from models.seed import DEMO_PRODUCTS, DEMO_USERS
 from models.user import PASSWORD_MIN_LENGTH, find_user_by_email
 from tests.conftest import PASSWORD, bearer
+from tests.images import picture
 
 ADMIN_PASSWORD = "a long admin password"
 
@@ -199,3 +205,36 @@ def test_create_admin_refuses_an_invalid_email_before_asking_for_a_password(runn
     assert "not a valid email address" in result.output
     assert "Password" not in result.output
     assert in_app(_counts) == (0, 0)
+
+
+# --- sweep-images -------------------------------------------------------------------------
+
+
+def test_sweep_images_removes_files_no_live_product_shows(build_app, make_product, tmp_path):
+    app = build_app(UPLOAD_FOLDER=str(tmp_path))
+    shown, deleted = make_product(), make_product()
+    with app.app_context():
+        store = image_store()
+        for product_id, seed in ((shown, 1), (deleted, 2)):
+            set_product_image(product_id=product_id, data=picture(seed=seed), store=store)
+        # Deleted the way it used to be: the row, not the file.
+        db.session.execute(update(Product).where(Product.id == deleted).values(deleted_at=utcnow()))
+        db.session.commit()
+        with store.locked():
+            store.write(picture(seed=3), "image/png")  # written, its reference never committed
+        kept = store.path(db.session.get(Product, shown).image_sha256, "image/png")
+    shard = kept.parent
+    stale, fresh = shard / ".upload-crashed", shard / ".upload-in-flight"
+    for temporary in (stale, fresh):
+        temporary.write_bytes(b"half a picture")
+    an_hour_ago = time.time() - STALE_TEMPORARY_SECONDS - 60
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+
+    result = app.test_cli_runner().invoke(args=["sweep-images"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "sweep-images: 3 file(s) removed, 1 in use kept\n"
+    left = {p for p in tmp_path.rglob("*") if p.is_file() and p.name != LOCK_NAME}
+    assert left == {kept, fresh}
+    again = app.test_cli_runner().invoke(args=["sweep-images"])
+    assert again.output == "sweep-images: 0 file(s) removed, 1 in use kept\n"
