@@ -16,6 +16,10 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 # reused for this many seconds; the spec's descriptions quote these defaults.
 PAGE_COUNT_CACHE_MIN = 1000
 PAGE_COUNT_CACHE_SECONDS = 10
+# Uploaded images decode to at most this many pixels: 40 megapixels, a large
+# photograph, at most 160 MB once decoded (RGBA). Pillow's own limit, which
+# applies too, is 89 megapixels.
+MAX_IMAGE_PIXELS = 40_000_000
 
 
 class ConfigError(RuntimeError):
@@ -110,6 +114,7 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
         "MAX_CONTENT_LENGTH": int(max_body_mb * 1024 * 1024),
         "UPLOAD_FOLDER": environ.get("UPLOAD_FOLDER") or str(instance / "uploads"),
         "MAX_UPLOAD_MB": _number(environ, "MAX_UPLOAD_MB", 5, float),
+        "MAX_IMAGE_PIXELS": _number(environ, "MAX_IMAGE_PIXELS", MAX_IMAGE_PIXELS, minimum=1),
         "BEHIND_PROXY": _flag(environ, "BEHIND_PROXY", False),
         "LOG_LEVEL": (environ.get("LOG_LEVEL") or "INFO").upper(),
         # Unset: no /metrics. Set: /metrics answers requests bearing this token.

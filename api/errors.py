@@ -20,7 +20,12 @@ from models import (
     NotFoundError,
     PreconditionFailedError,
 )
-from models.images import ImageTooLargeError, UnsupportedImageError
+from models.image_checks import (
+    ImageTooLargeError,
+    ImageTooManyPixelsError,
+    InvalidImageError,
+    UnsupportedImageError,
+)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -137,10 +142,13 @@ def _translate(error: BaseException) -> ApiProblem:
         return ApiProblem(403, error.detail)
     if isinstance(error, PreconditionFailedError):
         return ApiProblem(412, error.detail)
-    if isinstance(error, ImageTooLargeError):
+    if isinstance(error, (ImageTooLargeError, ImageTooManyPixelsError)):
         return ApiProblem(413, error.detail)
     if isinstance(error, UnsupportedImageError):
         return ApiProblem(415, error.detail)
+    if isinstance(error, InvalidImageError):
+        # An upload has one field, the file: name it, as other 422s name theirs.
+        return ApiProblem(422, error.detail, errors={"image": [error.detail]})
     if isinstance(error, InvalidCredentialsError):
         return unauthorized(error.detail)
     if isinstance(error, ExpiredSignatureError):

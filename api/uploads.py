@@ -10,8 +10,10 @@ MEGABYTE = 1024 * 1024
 
 
 def image_store() -> ImageStore:
-    """The image files of this app: ``UPLOAD_FOLDER``, limited to ``MAX_UPLOAD_MB``."""
+    """This app's image files: ``UPLOAD_FOLDER``, ``MAX_UPLOAD_MB`` and ``MAX_IMAGE_PIXELS``."""
     config = current_app.config
     return ImageStore(
-        Path(config["UPLOAD_FOLDER"]), max_bytes=int(config["MAX_UPLOAD_MB"] * MEGABYTE)
+        Path(config["UPLOAD_FOLDER"]),
+        max_bytes=int(config["MAX_UPLOAD_MB"] * MEGABYTE),
+        max_pixels=config["MAX_IMAGE_PIXELS"],
     )

@@ -29,41 +29,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from models.base import check_version, db, read_row, transaction
-from models.errors import DomainError, NotFoundError
+from models.errors import NotFoundError
+from models.image_checks import EXTENSIONS, ImageTooLargeError, checked_media_type
 from models.product import Product, get_product
-
-# What we accept, recognised by content, never by file name or declared type.
-SIGNATURES = {
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "image/jpeg": (b"\xff\xd8\xff",),
-}
-EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
-MEDIA_TYPES = tuple(EXTENSIONS)
-
-
-class UnsupportedImageError(DomainError):
-    """The bytes are not a PNG, JPEG or WebP image."""
-
-    def __init__(self):
-        super().__init__("The file must be a PNG, JPEG or WebP image (checked by its content)")
-
-
-class ImageTooLargeError(DomainError):
-    """The image is over the configured size limit."""
-
-    def __init__(self, limit: int):
-        super().__init__(f"The image is larger than {limit} bytes")
-
-
-def sniff(data: bytes) -> str:
-    """Return the media type of ``data`` from its leading bytes, or raise."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    for media_type, signatures in SIGNATURES.items():
-        if data.startswith(signatures):
-            return media_type
-    raise UnsupportedImageError()
-
 
 LOCK_NAME = ".lock"
 TEMPORARY_PREFIX = ".upload-"
@@ -91,10 +59,14 @@ def _live_users(digest: str) -> int:
 
 @dataclass(frozen=True)
 class ImageStore:
-    """Image files under ``folder``, sharded by the first two hex digits of their hash."""
+    """Image files under ``folder``, sharded by the first two hex digits of their hash.
+
+    What it accepts: at most ``max_bytes`` long, and at most ``max_pixels`` once decoded.
+    """
 
     folder: Path
     max_bytes: int
+    max_pixels: int
 
     def path(self, digest: str, media_type: str) -> Path:
         """Where the image with this hash and type lives."""
@@ -160,10 +132,10 @@ class ImageStore:
 def set_product_image(
     *, product_id: int, data: bytes, store: ImageStore, expected_version=None
 ) -> Product:
-    """Give a product this image (replacing any), checked by content and size."""
+    """Give a product this image (replacing any), once it is checked (``checked_media_type``)."""
     if len(data) > store.max_bytes:
         raise ImageTooLargeError(store.max_bytes)
-    media_type = sniff(data)
+    media_type = checked_media_type(data, max_pixels=store.max_pixels)
     product = get_product(product_id)
     check_version(product, expected_version, entity="Product")
     previous = (product.image_sha256, product.image_type)

@@ -16,7 +16,8 @@ from api.restx.base import Resource
 from api.restx.fields import id_param, id_route
 from api.restx.parsers import make_parser
 from api.uploads import image_store
-from models.images import MEDIA_TYPES, product_image, remove_product_image, set_product_image
+from models.image_checks import MEDIA_TYPES
+from models.images import product_image, remove_product_image, set_product_image
 from namespaces.products import Product, ns
 
 # Multipart framing around the file; the file itself is checked exactly.
@@ -30,7 +31,11 @@ upload_parser.add_argument(
     type=FileStorage,
     location="files",
     required=True,
-    help="A PNG, JPEG or WebP image (recognised by content), at most MAX_UPLOAD_MB (5 MB)",
+    help=(
+        "A PNG, JPEG or WebP image (recognised by content), at most MAX_UPLOAD_MB (5 MB) and "
+        "MAX_IMAGE_PIXELS (40 megapixels). It must decode whole: a file that only starts like "
+        "one of these formats is a 422 naming this field"
+    ),
 )
 
 
@@ -71,10 +76,12 @@ class ProductImage(Resource):
         404,
         413,
         415,
+        422,
         429,
         d400="No image file in the multipart body",
-        d413="The image is over MAX_UPLOAD_MB",
+        d413="The image is over MAX_UPLOAD_MB, or has more than MAX_IMAGE_PIXELS pixels",
         d415="Not multipart/form-data, or the file is not a PNG, JPEG or WebP image",
+        d422="The file starts like a PNG, JPEG or WebP image but does not decode as one",
     )
     @conditional_write(ns)
     @ns.marshal_with(Product)
@@ -83,9 +90,12 @@ class ProductImage(Resource):
 
         Send multipart/form-data with one file in the field image. Only PNG,
         JPEG and WebP are accepted, recognised by their bytes whatever the file
-        name says (415 otherwise); over MAX_UPLOAD_MB (5 MB) is a 413. Files are
-        stored by content hash, written whole or not at all. Answers the product,
-        whose _links.image then points at the picture; If-Match guards it (412).
+        name says (415 otherwise), and the file must decode whole as the format
+        it starts as: a truncated or corrupt one is a 422 naming the field image.
+        Over MAX_UPLOAD_MB (5 MB), or more than MAX_IMAGE_PIXELS (40 megapixels)
+        once decoded, is a 413. Files are stored by content hash, written whole
+        or not at all. Answers the product, whose _links.image then points at the
+        picture; If-Match guards it (412).
         """
         store = image_store()
         if request.mimetype != "multipart/form-data":

@@ -6,6 +6,7 @@ and the live tests send raw bytes anyway.
 """
 
 import io
+import random
 import struct
 import zlib
 
@@ -21,6 +22,14 @@ def picture(image_format: str = "PNG", *, seed: int = 0, size: tuple[int, int] =
     colour = (seed % 256, (seed // 256) % 256, (seed // 65536) % 256)
     out = io.BytesIO()
     Image.new("RGB", size, colour).save(out, format=image_format)
+    return out.getvalue()
+
+
+def noise(image_format: str = "PNG", *, seed: int = 0, size: tuple[int, int] = (48, 48)) -> bytes:
+    """A valid image of random pixels: it compresses badly, so its pixel data fills the file."""
+    pixels = random.Random(seed).randbytes(size[0] * size[1] * 3)  # noqa: S311 (test data)
+    out = io.BytesIO()
+    Image.frombytes("RGB", size, pixels).save(out, format=image_format)
     return out.getvalue()
 
 

@@ -1,14 +1,24 @@
 """Product images: checked by content, bounded in size, content-addressed, never half-written."""
 
 import hashlib
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from models import Product, db
 from models.images import LOCK_NAME
 from tests.helpers import assert_problem
-from tests.images import MULTIPART, multipart, picture, png_of_size
+from tests.images import (
+    MULTIPART,
+    PNG_SIGNATURE,
+    multipart,
+    noise,
+    picture,
+    png_header,
+    png_of_size,
+)
 
 PNG = picture("PNG")
 JPEG = picture("JPEG")
@@ -92,6 +102,79 @@ def test_other_content_is_a_415_whatever_its_name(client, make_product, admin_he
     assert response.status_code == 415
     assert stored_files(app) == []
     assert "image" not in client.get(f"/api/v1/products/{product_id}").get_json()["_links"]
+
+
+def _corrupted(data: bytes) -> bytes:
+    """``data`` with one byte of its middle (pixel data) changed."""
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+
+
+STARTS_LIKE_AN_IMAGE = {
+    "png-signature-then-html": PNG_SIGNATURE + b"<html><script>alert(1)</script></html>",
+    "bare-png-signature": PNG_SIGNATURE,
+    "truncated-png": noise("PNG")[:1500],
+    "png-with-a-bad-checksum": _corrupted(noise("PNG")),
+    "jpeg-magic-then-text": b"\xff\xd8\xff\xe0 not a JPEG at all",
+    "truncated-jpeg": noise("JPEG")[:1500],
+    "webp-header-then-zeros": b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 64,
+    "truncated-webp": noise("WEBP")[:1500],
+}
+
+
+@pytest.mark.parametrize("data", STARTS_LIKE_AN_IMAGE.values(), ids=STARTS_LIKE_AN_IMAGE.keys())
+def test_a_file_that_only_starts_like_an_image_is_a_422_naming_the_field(
+    client, make_product, admin_headers, app, data
+):
+    product_id = make_product()
+
+    response = upload(client, product_id, data, admin_headers)
+
+    body = assert_problem(response, 422, fields={"image"})
+    assert "not a complete, valid image" in body["detail"]
+    assert stored_files(app) == []
+    assert "image" not in client.get(f"/api/v1/products/{product_id}").get_json()["_links"]
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [(2**31, 2**31), (10_000, 10_000), (8_000, 6_000)],
+    # Past twice Pillow's own limit (it raises), past it (it warns), past ours only.
+    ids=["2^31-squared", "100-megapixels", "48-megapixels"],
+)
+def test_a_header_claiming_too_many_pixels_is_a_413_before_decoding(
+    client, make_product, admin_headers, app, width, height
+):
+    product_id = make_product()
+
+    response = upload(client, product_id, png_header(width, height), admin_headers)
+
+    body = assert_problem(response, 413)
+    assert f"more than {app.config['MAX_IMAGE_PIXELS']} pixels" in body["detail"]
+    assert stored_files(app) == []
+
+
+def test_max_image_pixels_is_the_largest_width_times_height(build_app, make_product, admin_headers):
+    client = build_app(MAX_IMAGE_PIXELS=64).test_client()
+    product_id = make_product()
+
+    assert upload(client, product_id, picture(size=(8, 8)), admin_headers).status_code == 200
+    assert upload(client, product_id, picture(size=(8, 9)), admin_headers).status_code == 413
+    assert upload(client, product_id, picture(size=(65, 1)), admin_headers).status_code == 413
+
+
+def test_a_jpeg_with_more_pictures_after_the_first_is_served_as_a_jpeg(
+    client, make_product, admin_headers
+):
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(
+        out, format="MPO", save_all=True, append_images=[Image.new("RGB", (8, 8), "blue")]
+    )
+    product_id = make_product()
+
+    assert upload(client, product_id, out.getvalue(), admin_headers).status_code == 200
+
+    assert client.get(image_url(product_id)).mimetype == "image/jpeg"
 
 
 def test_a_body_that_is_not_multipart_is_a_415(client, make_product, admin_headers):

@@ -48,6 +48,7 @@ def test_defaults_for_an_empty_environment():
     assert config["MAX_CONTENT_LENGTH"] == 1024 * 1024
     assert config["UPLOAD_FOLDER"] == "/srv/shop/instance/uploads"
     assert config["MAX_UPLOAD_MB"] == 5
+    assert config["MAX_IMAGE_PIXELS"] == 40_000_000
     assert config["BEHIND_PROXY"] is False
     assert config["LOG_LEVEL"] == "INFO"
     assert config["DEBUG_REQUESTED"] is False
@@ -81,6 +82,7 @@ def test_numbers_are_parsed():
         JWT_REFRESH_DAYS="7",
         MAX_BODY_MB="2.5",
         MAX_UPLOAD_MB="10",
+        MAX_IMAGE_PIXELS="1000000",
         ARGON2_TIME_COST="4",
         ARGON2_MEMORY_KIB="131072",
         PAGE_COUNT_CACHE_MIN="0",
@@ -91,6 +93,7 @@ def test_numbers_are_parsed():
     assert config["JWT_REFRESH_TOKEN_EXPIRES"] == timedelta(days=7)
     assert config["MAX_CONTENT_LENGTH"] == int(2.5 * 1024 * 1024)
     assert config["MAX_UPLOAD_MB"] == 10
+    assert config["MAX_IMAGE_PIXELS"] == 1_000_000
     assert config["ARGON2_TIME_COST"] == 4
     assert config["ARGON2_MEMORY_KIB"] == 131072
     assert config["PAGE_COUNT_CACHE_MIN"] == 0
@@ -115,9 +118,11 @@ def test_a_malformed_number_is_refused_by_name(name, value):
         ("PAGE_COUNT_CACHE_SECONDS", "nan"),
         ("PAGE_COUNT_CACHE_SECONDS", "inf"),
         ("PAGE_COUNT_CACHE_SECONDS", "ten"),
+        ("MAX_IMAGE_PIXELS", "0"),
+        ("MAX_IMAGE_PIXELS", "40 megapixels"),
     ],
 )
-def test_a_count_cache_setting_out_of_range_is_refused_by_name(name, value):
+def test_a_count_or_size_setting_out_of_range_is_refused_by_name(name, value):
     with pytest.raises(ConfigError, match=name):
         settings(**{name: value})
 
