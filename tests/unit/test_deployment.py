@@ -10,6 +10,8 @@ import json
 import os
 import re
 import runpy
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +25,7 @@ from models import db
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
+GUNICORN = Path(sys.executable).parent / "gunicorn"
 UNREACHABLE_POSTGRES = "postgresql://nobody@127.0.0.1:1/none"
 
 
@@ -347,6 +350,76 @@ def test_compose_sets_only_variables_the_app_reads(compose):
 
     assert api_env <= read, api_env - read
     assert {"APP_ENV", "SECRET_KEY", "JWT_SECRET_KEY", "DATABASE_URL", "REDIS_URL"} <= api_env
+
+
+# Compose's variable substitution: $$, $VAR, ${VAR}, ${VAR:-default}, ${VAR-default},
+# ${VAR:?error}, ${VAR?error}.
+SUBSTITUTION = re.compile(
+    r"\$\$|\$\{(?P<braced>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|\$(?P<bare>\w+)"
+)
+
+
+def interpolate(value: str, shell: dict) -> str:
+    """``value`` as compose substitutes it from the variables in ``shell``."""
+
+    def substitute(match):
+        if match.group() == "$$":
+            return "$"
+        name = match["braced"] or match["bare"]
+        op, arg = match["op"], match["arg"]
+        given = shell.get(name)
+        missing = given is None or (given == "" and op and op.startswith(":"))
+        if op and op.endswith("-"):
+            return arg if missing else given
+        if op and op.endswith("?"):
+            assert not missing, f"compose refuses to start: {arg}"
+            return given
+        return given or ""
+
+    return SUBSTITUTION.sub(substitute, value)
+
+
+def test_interpolate_substitutes_as_compose_does():
+    shell = {"SET": "value", "EMPTY": ""}
+
+    assert interpolate("${SET:-x} ${EMPTY:-x} ${EMPTY-x} ${UNSET-x} $SET $$SET", shell) == (
+        "value x  x value $SET"
+    )
+    with pytest.raises(AssertionError, match="say why"):
+        interpolate("${UNSET:?say why}", shell)
+
+
+def test_gunicorn_starts_with_the_compose_environment_when_the_shell_sets_only_the_secrets(
+    compose, dockerfile, tmp_path
+):
+    # gunicorn parses some variables (WEB_CONCURRENCY) itself, before it reads
+    # gunicorn.conf.py: an empty one stops it with a traceback.
+    shell = {"SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40}
+    image_env = dict(
+        pair.split("=", 1) for pair in " ".join(_instructions(dockerfile, "ENV")).split()
+    )
+    service_env = {
+        name: interpolate(str(value), shell)
+        for name, value in compose["services"]["api"]["environment"].items()
+    }
+    env = {
+        "PATH": os.environ["PATH"],
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        **image_env,
+        **service_env,
+    }
+
+    result = subprocess.run(
+        [str(GUNICORN), "--check-config", "--config", "gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
 
 
 def test_compose_waits_for_gunicorns_graceful_shutdown(compose, load_conf):
