@@ -9,13 +9,17 @@ Anything else can be overridden with ``GUNICORN_CMD_ARGS``, e.g. ``"--timeout 60
 
 Every line gunicorn writes is a JSON object, like the app's own. The master
 deliberately imports nothing of the app: workers load it after the fork, so a
-``kill -HUP`` reload serves new code.
+``kill -HUP`` reload serves new code. It does check the settings before it
+starts any worker (``api/config.py``, loaded on its own), so that a refusal to
+start is one line naming the setting.
 """
 
+import importlib.util
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,8 +71,44 @@ def _own_metrics_dir() -> Path | None:
     return directory if made_here and directory.name.startswith(_OWN_METRICS_PREFIX) else None
 
 
+# The exit status of a refusal to start, as gunicorn's own "App failed to load".
+CONFIG_ERROR_STATUS = 4
+
+
+def _settings_module():
+    """``api/config.py`` as a module of its own, without importing the ``api`` package.
+
+    It imports nothing of the app (``tests/unit/test_deployment.py`` keeps it so),
+    so the master still holds no app code that a reload would have to replace.
+    """
+    path = Path(__file__).resolve().parent / "api" / "config.py"
+    spec = importlib.util.spec_from_file_location("_storefront_settings", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _refuse_unsafe_settings(server) -> None:
+    """Stop, in one log line naming the setting, when the app would refuse to start.
+
+    The same check as ``create_app``'s, on the same environment (and ``.env``),
+    made once, before any worker is forked: otherwise every worker would fail
+    on its own. A setting only the app itself checks (a malformed rate limit)
+    still stops the workers, each with one line (``wsgi.py``), and then gunicorn.
+    """
+    settings = _settings_module()
+    try:
+        settings.check_production_safety(
+            settings.settings_from_env(root=Path(__file__).resolve().parent)
+        )
+    except settings.ConfigError as error:
+        server.log.error("%s", error)
+        sys.exit(CONFIG_ERROR_STATUS)
+
+
 def on_starting(server):
-    """Start the metrics from zero: files left by an earlier run would be added in."""
+    """Refuse unsafe settings; start the metrics from zero (an earlier run's would add in)."""
+    _refuse_unsafe_settings(server)
     for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
         stale.unlink()
 

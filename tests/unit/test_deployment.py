@@ -5,6 +5,7 @@ are read and checked for the choices that matter; gunicorn's settings file is
 executed as gunicorn executes it. Also the database pool settings.
 """
 
+import ast
 import inspect
 import json
 import os
@@ -93,7 +94,7 @@ def load_conf(monkeypatch, tmp_path):
     """Execute gunicorn.conf.py with an environment, as gunicorn does; return its settings."""
 
     def load(**environ) -> dict:
-        for name in ("HOST", "PORT", "WEB_CONCURRENCY", "LOG_LEVEL", "ACCESS_LOG"):
+        for name in ("HOST", "PORT", "WEB_CONCURRENCY", "LOG_LEVEL", "ACCESS_LOG", "APP_ENV"):
             monkeypatch.delenv(name, raising=False)
         # Never let the file create (or point this process at) a shared directory.
         monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
@@ -149,6 +150,35 @@ def test_every_setting_is_one_gunicorn_knows(load_conf):
 
     assert {"on_starting", "child_exit", "on_exit", "bind", "workers", "logger_class"} <= settings
     assert settings <= set(known), settings - set(known)
+
+
+def test_the_settings_the_master_checks_import_nothing_of_the_app():
+    # gunicorn.conf.py loads api/config.py on its own in the master; were it to
+    # import the app, a HUP reload would keep serving the old code.
+    tree = ast.parse((ROOT / "api" / "config.py").read_text())
+    imported = {
+        name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for name in (
+            [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module]
+        )
+    }
+
+    assert not {name.split(".")[0] for name in imported} & {"api", "models", "namespaces"}
+
+
+def test_the_master_refuses_unsafe_settings_before_any_worker(load_conf, capsys):
+    logger = _gunicorn_logger(load_conf, capsys)
+    conf = load_conf(APP_ENV="production", SECRET_KEY="", JWT_SECRET_KEY="j" * 40)
+
+    with pytest.raises(SystemExit) as stopped:
+        conf["on_starting"](SimpleNamespace(log=logger))
+
+    assert stopped.value.code == conf["CONFIG_ERROR_STATUS"] != 0
+    (line,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert line["level"] == "ERROR"
+    assert "SECRET_KEY is missing" in line["message"]
 
 
 def test_metrics_start_from_zero_and_a_dead_workers_live_gauges_go(load_conf, tmp_path):
