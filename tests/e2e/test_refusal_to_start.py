@@ -118,4 +118,3 @@ def test_every_flask_command_refuses_unsafe_production_settings_in_one_line(unsa
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: {REFUSAL}")
-
