@@ -452,6 +452,65 @@ def test_gunicorn_starts_with_the_compose_environment_when_the_shell_sets_only_t
     assert result.returncode == 0, result.stderr
 
 
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+
+
+def test_compose_publishes_only_nginx_in_front_of_the_api(compose):
+    services = compose["services"]
+    proxy, api = services["proxy"], services["api"]
+
+    assert proxy["image"].startswith("nginx:")
+    assert proxy["ports"] == ["${PORT:-8000}:80"]
+    assert proxy["volumes"] == ["./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro"]
+    assert proxy["depends_on"]["api"]["condition"] == "service_healthy"
+    assert not any("ports" in service for name, service in services.items() if name != "proxy")
+    assert api["expose"] == ["8000"]
+    # The app sees each client's address (rate limits) only when it trusts nginx's.
+    assert api["environment"]["BEHIND_PROXY"] == "true"
+
+
+def test_nginx_passes_requests_to_the_api_service_and_its_port(compose, dockerfile):
+    conf = NGINX_CONF.read_text()
+    image_env = " ".join(_instructions(dockerfile, "ENV"))
+
+    assert "set $app http://api:8000;" in conf
+    assert "PORT=8000" in image_env
+    assert re.search(r"^\s*listen 80;$", conf, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("directive", "most"),
+    [("client_header_timeout", 30), ("client_body_timeout", 30), ("send_timeout", 30)],
+)
+def test_nginx_cuts_off_slow_clients(directive, most):
+    (value,) = re.findall(rf"^\s*{directive} (\d+)s;$", NGINX_CONF.read_text(), re.MULTILINE)
+
+    assert 0 < int(value) <= most
+
+
+def test_nginx_sets_every_forwarded_header_the_app_trusts():
+    # ProxyFix (x_for, x_proto, x_host, x_prefix): whatever nginx does not set
+    # itself, a client could.
+    conf = NGINX_CONF.read_text()
+
+    for header, value in {
+        "X-Forwarded-For": "$proxy_add_x_forwarded_for",
+        "X-Forwarded-Proto": "$scheme",
+        "X-Forwarded-Host": "$http_host",
+        "X-Forwarded-Prefix": '""',
+    }.items():
+        assert f"proxy_set_header {header} {value};" in conf
+
+
+def test_nginx_accepts_the_largest_body_the_app_does():
+    (megabytes,) = re.findall(r"client_max_body_size (\d+)m;", NGINX_CONF.read_text())
+    settings = settings_from_env({})
+    largest = max(settings["MAX_CONTENT_LENGTH"], settings["MAX_UPLOAD_MB"] * 1024 * 1024)
+
+    # The multipart framing around an image (namespaces/product_images.py) fits.
+    assert int(megabytes) * 1024 * 1024 >= largest + 64 * 1024
+
+
 def test_compose_waits_for_gunicorns_graceful_shutdown(compose, load_conf):
     grace = compose["services"]["api"]["stop_grace_period"]
 
