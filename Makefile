@@ -59,6 +59,7 @@ test-postgres: $(VENV)/.dev $(NODE_TOOLS)
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 
 # The converter that derives openapi/openapi.json is a dev requirement (Java).
 spec-check: $(VENV)/.dev
@@ -86,7 +87,7 @@ assets: | $(BIN)/activate
 clean:
 	rm -rf $(VENV) build node_modules .pytest_cache .ruff_cache
 
-# --- benchmark (issue 6) ---------------------------------------------------------
+# --- benchmark: wrk against the app and a bare-Flask baseline --------------------
 .PHONY: bench
 
 # matplotlib draws the chart; the harness's own needs stay out of requirements.txt.

@@ -1,1 +1,1 @@
-"""The benchmark harness of issue 6: ``make bench`` (see ``bench/run.py``)."""
+"""The benchmark harness: ``make bench`` (see ``bench/run.py``)."""

@@ -1,4 +1,4 @@
-"""The benchmark of issue 6: what the API's features cost, and whether it grows with the data.
+"""The benchmark: what the API's features cost, and whether it grows with the data.
 
 ``make bench`` runs this. It seeds a database (``bench/seed.py``), starts the
 app under gunicorn exactly as production does beside a bare-Flask baseline
@@ -78,7 +78,7 @@ DRAIN_BUDGET_S = 5.0
 
 @dataclass(frozen=True)
 class Scenario:
-    """One request to measure, and what issue 6 expects of it.
+    """One request to measure, and the targets it is held to.
 
     ``path`` may name fixtures in braces (``{point_id}``, see ``FIXTURES``).
     ``target`` is the least req/s ratio to the baseline; with ``relative_to``

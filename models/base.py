@@ -1,9 +1,10 @@
 """The declarative base, the ``db`` object and the transaction owner."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     event,
     literal_column,
@@ -212,20 +214,6 @@ PG_TRGM = {
 }
 
 
-def order_by(sorts: dict, sort: str | None, tiebreak) -> tuple:
-    """ORDER BY clauses for ``sort`` (a key of ``sorts``, ``-`` for descending).
-
-    The ``tiebreak`` column (the id) follows in the same direction, so pages
-    never overlap or skip rows that share a sort value.
-    """
-    if not sort:
-        return (tiebreak,)
-    column = sorts[sort.lstrip("-")]
-    if sort.startswith("-"):
-        return column.desc(), tiebreak.desc()
-    return column, tiebreak
-
-
 @dataclass(frozen=True)
 class Ordering:
     """A listing's orderings: its sort allow-list and the id column that breaks ties.
@@ -239,8 +227,17 @@ class Ordering:
     tiebreak: Any
 
     def order_by(self, sort: str | None) -> tuple:
-        """ORDER BY clauses for ``sort``, as ``order_by`` makes them."""
-        return order_by(self.sorts, sort, self.tiebreak)
+        """ORDER BY clauses for ``sort`` (a key of ``sorts``, ``-`` for descending).
+
+        The tiebreak column (the id) follows in the same direction, so pages
+        never overlap or skip rows that share a sort value.
+        """
+        if not sort:
+            return (self.tiebreak,)
+        column = self.sorts[sort.lstrip("-")]
+        if sort.startswith("-"):
+            return column.desc(), self.tiebreak.desc()
+        return column, self.tiebreak
 
     def after(self, sort: str | None, position: tuple) -> ColumnElement[bool]:
         """The rows that follow ``position`` in the order of ``sort``.
@@ -286,6 +283,34 @@ def read_rows(statement) -> list[Row]:
     """Every row of a read-only ``statement``, as ``read_row`` reads one (no ORM objects)."""
     with db.engine.connect() as connection:
         return connection.execute(statement).all()
+
+
+def session_rows(statement) -> list:
+    """Every ORM object ``statement`` selects, through the request's session."""
+    return db.session.scalars(statement).all()
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A collection as the API pages it: its select, its orderings and how its rows are read.
+
+    ``select(**filters, sort=..., after=...)`` builds the statement; ``after``
+    (a position in ``ordering``) is passed only when ``cursors`` is on. The read
+    path is chosen here, once per listing, so the API never chooses it:
+    ``read_rows`` (Core rows, half the cost of ORM objects) for items that need
+    no relationship loaded, ``session_rows`` (ORM objects) for the others. A
+    listing is only ever read by a GET, which has written nothing, so the
+    committed data ``read_rows`` sees is what the session would see.
+    """
+
+    select: Callable[..., Select]
+    ordering: Ordering
+    read: Callable[[Select], list] = session_rows
+    cursors: bool = True
+
+    def where(self, **fixed) -> "Listing":
+        """The same listing with some filters fixed (the viewer, a parent's id)."""
+        return replace(self, select=partial(self.select, **fixed))
 
 
 def is_database_ready() -> bool:

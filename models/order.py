@@ -3,9 +3,10 @@
 import enum
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
 from models.base import (
     IdType,
+    Listing,
     Ordering,
     TimestampedMixin,
     check_version,
@@ -139,11 +141,60 @@ class IdempotencyKey(db.Model):
 
 @dataclass(frozen=True)
 class Placement:
-    """The outcome of ``place_order``: the order, the caller's receipt, and whether replayed."""
+    """The outcome of ``place_order``: the order as placed, and whether this was a replay.
 
-    order: Order
-    receipt: Any
+    On a replay ``order`` is what the first request placed, as it was then (a
+    read-only snapshot with the same attributes), even if it has changed since:
+    the retry gets the answer the first request got.
+    """
+
+    order: Any
     replayed: bool
+
+
+def _snapshot(order: Order) -> dict:
+    """What a replay answers: the order's fields as placed, JSON-serialisable."""
+    return {
+        "id": order.id,
+        "user_id": order.user_id,
+        "status": order.status,
+        "total_cents": order.total_cents,
+        "items": [
+            {
+                "product_id": item.product_id,
+                "quantity": item.quantity,
+                "unit_price_cents": item.unit_price_cents,
+            }
+            for item in order.items
+        ],
+        "created_at": order.created_at.isoformat(),
+        "updated_at": order.updated_at.isoformat(),
+    }
+
+
+def _from_snapshot(text: str) -> SimpleNamespace:
+    """The order a snapshot describes, read-only.
+
+    Receipts stored before snapshots were the rendered response (timestamps
+    with a ``Z``, and ``_links``); they carry the same fields and read the same.
+    """
+    data = json.loads(text)
+    return SimpleNamespace(
+        id=data["id"],
+        user_id=data["user_id"],
+        status=data["status"],
+        total_cents=data["total_cents"],
+        items=[
+            SimpleNamespace(
+                product_id=item["product_id"],
+                quantity=item["quantity"],
+                unit_price_cents=item["unit_price_cents"],
+            )
+            for item in data["items"]
+        ],
+        created_at=datetime.fromisoformat(data["created_at"].replace("Z", "+00:00")),
+        updated_at=datetime.fromisoformat(data["updated_at"].replace("Z", "+00:00")),
+    )
 
 
 def fingerprint(payload: Any) -> str:
@@ -204,7 +255,7 @@ def _replay(user: User, key: str, print_: str) -> Placement | None:
             "This Idempotency-Key was already used with a different request body; "
             "use a new key for a new order"
         )
-    return Placement(get_order(record.order_id), json.loads(record.receipt), replayed=True)
+    return Placement(_from_snapshot(record.receipt), replayed=True)
 
 
 def place_order(
@@ -212,15 +263,14 @@ def place_order(
     user: User,
     items: list[dict],
     idempotency_key: str | None = None,
-    receipt: Callable[[Order], Any] = lambda order: None,
 ) -> Placement:
     """Place an order: all items or none, stock decremented in the same transaction.
 
     A missing or deleted product is a ``NotFoundError`` naming it; too little
     stock a ``ConflictError`` naming the product and what is available. With an
-    ``idempotency_key``, the first success is recorded with ``receipt(order)``
-    (the caller's response, JSON-serialisable); a retry with the same key and
-    items gets that receipt back, a different body under the key a conflict.
+    ``idempotency_key``, the first success is recorded with a snapshot of the
+    order; a retry with the same key and items gets that order back as it was
+    placed, a different body under the key a conflict.
     """
     # The merged lines are the order; the same lines in another order or split
     # differently are the same request.
@@ -243,10 +293,9 @@ def place_order(
                 order.total_cents += price * quantity
             db.session.add(order)
             db.session.flush()
-            made = receipt(order)
             if claim is not None:
                 claim.order_id = order.id
-                claim.receipt = json.dumps(made)
+                claim.receipt = json.dumps(_snapshot(order))
     except ConflictError as error:
         # Lost a race for the same key: the winner's order is the answer.
         if idempotency_key is not None and isinstance(error.__cause__, IntegrityError):
@@ -254,7 +303,7 @@ def place_order(
             if replay is not None:
                 return replay
         raise
-    return Placement(order, made, replayed=False)
+    return Placement(order, replayed=False)
 
 
 def _claim_key(user: User, key: str, print_: str) -> IdempotencyKey:
@@ -318,6 +367,9 @@ def order_query(
     if after is not None:
         query = query.where(ORDER_ORDERING.after(sort, after))
     return query.order_by(*ORDER_ORDERING.order_by(sort))
+
+
+ORDERS = Listing(order_query, ORDER_ORDERING)
 
 
 def change_status(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import (
     PG_TRGM,
     IdType,
+    Listing,
     Ordering,
     SoftDeleteMixin,
     TimestampedMixin,
@@ -26,6 +27,7 @@ from models.base import (
     live_listing_indexes,
     live_trigram_indexes,
     read_row,
+    read_rows,
     transaction,
     unicode_lower,
     utcnow,
@@ -154,6 +156,10 @@ def product_query(
     if after is not None:
         query = query.where(PRODUCT_ORDERING.after(sort, after))
     return query.order_by(*PRODUCT_ORDERING.order_by(sort))
+
+
+# Product pages need no relationship: Core rows, not ORM objects.
+PRODUCTS = Listing(product_query, PRODUCT_ORDERING, read=read_rows)
 
 
 def create_product(

@@ -12,13 +12,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import (
     PG_TRGM,
     IdType,
+    Listing,
+    Ordering,
     SoftDeleteMixin,
     TimestampedMixin,
     check_version,
     db,
     live_listing_indexes,
     live_trigram_indexes,
-    order_by,
     transaction,
     unicode_lower,
     utcnow,
@@ -167,6 +168,7 @@ def create_user(
 
 # The orderings a client may ask for; anything else never reaches SQL.
 USER_SORTS = {"name": User.name, "email": User.email, "created_at": User.created_at}
+USER_ORDERING = Ordering(USER_SORTS, User.id)
 
 
 def user_query(
@@ -184,7 +186,11 @@ def user_query(
         query = query.where(User.role == Role(role).value)
     if q:
         query = query.where(unicode_lower(User.name).contains(q.lower(), autoescape=True))
-    return query.order_by(*order_by(USER_SORTS, sort, User.id))
+    return query.order_by(*USER_ORDERING.order_by(sort))
+
+
+# Users are few: paged by number only.
+USERS = Listing(user_query, USER_ORDERING, cursors=False)
 
 
 EDITABLE_FIELDS = frozenset({"email", "name", "age", "role", "password"})

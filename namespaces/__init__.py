@@ -9,8 +9,9 @@ from namespaces.orders import ns as orders_ns
 from namespaces.product_images import ProductImage
 from namespaces.products import ns as products_ns
 from namespaces.products_bulk import ProductBulk
+from namespaces.shared import shared
 from namespaces.users import ns as users_ns
 
-NAMESPACES = (auth_ns, users_ns, products_ns, orders_ns, health_ns)
+NAMESPACES = (shared, auth_ns, users_ns, products_ns, orders_ns, health_ns)
 # Imported for their routes, which they add to the products namespace.
 __all__ = ["NAMESPACES", "ProductBulk", "ProductImage"]

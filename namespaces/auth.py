@@ -14,7 +14,7 @@ from api.restx.base import Resource
 from api.restx.fields import text
 from api.restx.serialize import Namespace
 from models.user import EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH, authenticate, create_user
-from namespaces.users import User, email_field, name_field, password_field
+from namespaces.shared import User, email_field, name_field, password_field
 
 ns = Namespace(
     "auth", description="Register, log in, refresh and revoke tokens", path="/api/v1/auth"

@@ -1,7 +1,5 @@
 """Orders: customers place and cancel their own; admins see all and move them along."""
 
-from functools import partial
-
 from flask import url_for
 from flask_jwt_extended import current_user
 from flask_restx import fields
@@ -10,23 +8,21 @@ from api.auth import auth_required
 from api.errors import BODY_PROBLEMS, problems
 from api.http.conditional import conditional_read, conditional_write, expected_version, tagged
 from api.http.negotiation import CSV, XML, produces
-from api.http.pagination import page_model, page_of, page_parser, sort_argument
+from api.http.pagination import page_of, page_parser
 from api.restx.base import Resource
-from api.restx.fields import MAX_ID, Timestamp, id_param, id_route, links
-from api.restx.parsers import bounded_int, make_parser, token, utc_datetime
+from api.restx.fields import MAX_ID, id_param, id_route
+from api.restx.parsers import make_parser, token
 from api.restx.serialize import Namespace, marshal
 from models.order import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     MAX_ITEMS,
     MAX_QUANTITY,
-    ORDER_ORDERING,
-    ORDER_SORTS,
-    Status,
+    ORDERS,
     change_status,
     get_order,
-    order_query,
     place_order,
 )
+from namespaces.shared import STATUSES, Order, OrderPage, order_filters
 
 ns = Namespace(
     "orders",
@@ -34,52 +30,8 @@ ns = Namespace(
     path="/api/v1/orders",
 )
 
-STATUSES = [status.value for status in Status]
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
-OrderLineLinks = links(ns, "OrderLineLinks", "/api/v1/products/1")
-OrderLine = ns.model(
-    "OrderLine",
-    {
-        "product_id": fields.Integer(required=True, example=1, description="The product"),
-        "quantity": fields.Integer(required=True, min=1, example=2, description="Units"),
-        "unit_price_cents": fields.Integer(
-            required=True, min=0, example=1299, description="Price per unit when ordered"
-        ),
-        "_links": fields.Nested(
-            OrderLineLinks,
-            required=True,
-            attribute=lambda item: {
-                "self": url_for("api.products_product_item", product_id=item.product_id)
-            },
-        ),
-    },
-)
-OrderLinks = links(ns, "OrderLinks", "/api/v1/orders/1", user=("The owner", "/api/v1/users/1"))
-Order = ns.model(
-    "Order",
-    {
-        "id": fields.Integer(required=True, readonly=True, example=1, description="Order id"),
-        "user_id": fields.Integer(required=True, example=1, description="The owner"),
-        "status": fields.String(
-            required=True, enum=STATUSES, example="pending", description="State"
-        ),
-        "total_cents": fields.Integer(
-            required=True, min=0, example=2598, description="Sum of quantity x unit price"
-        ),
-        "items": fields.List(fields.Nested(OrderLine), required=True, description="Product lines"),
-        "created_at": Timestamp(required=True, readonly=True, description="Placed at (UTC)"),
-        "updated_at": Timestamp(required=True, readonly=True, description="Last change (UTC)"),
-        "_links": fields.Nested(
-            OrderLinks,
-            required=True,
-            attribute=lambda order: {
-                "self": url_for("api.orders_order_item", order_id=order.id),
-                "user": url_for("api.users_user_item", user_id=order.user_id),
-            },
-        ),
-    },
-)
 OrderLineInput = ns.model(
     "OrderLineInput",
     {
@@ -118,41 +70,21 @@ StatusInput = ns.model(
     },
     strict=True,
 )
-OrderPage = page_model(ns, "OrderPage", Order)
+list_parser = order_filters(page_parser(cursor=True), user_id=True)
 
-list_parser = page_parser(cursor=True)
-list_parser.add_argument("status", choices=STATUSES, location="args", help="Only this state")
-list_parser.add_argument(
-    "user_id", type=bounded_int(1, MAX_ID), location="args", help="Only this user's (admins)"
-)
-list_parser.add_argument(
-    "created_from",
-    type=utc_datetime,
-    location="args",
-    help="Placed at or after this RFC 3339 time",
-)
-list_parser.add_argument(
-    "created_to", type=utc_datetime, location="args", help="Placed before this time"
-)
-sort_argument(list_parser, ORDER_SORTS)
-
-# The listing nested under /users/{user_id}/orders takes the user from the path.
-nested_list_parser = list_parser.copy().remove_argument("user_id")
-
+# One parser for the header: it checks the key and its schema is the spec's.
+idempotency_key = token(IDEMPOTENCY_KEY_MAX_LENGTH)
 key_parser = make_parser()
 key_parser.add_argument(
     IDEMPOTENCY_HEADER,
     dest="idempotency_key",
-    type=token(IDEMPOTENCY_KEY_MAX_LENGTH),
+    type=idempotency_key,
     location="headers",
     help="Makes retries safe",
 )
 IDEMPOTENCY_PARAM = {
     "in": "header",
-    "type": "string",
-    "minLength": 1,
-    "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
-    "pattern": "^[!-~]+$",
+    **idempotency_key.__schema__,
     "description": "Any unique string (a UUID): a retry with the same key and body returns "
     "the original response instead of placing a second order; the same key with another "
     "body is a 409. Keys are remembered for 24 hours, per user.",
@@ -184,8 +116,7 @@ class OrderList(Resource):
         `next` links carry an `after` cursor, as fast at any depth. JSON, XML, or CSV via `Accept`
         (CSV: one row per order, without its item lines).
         """
-        query = partial(order_query, viewer=current_user)
-        return page_of(list_parser, query, ordering=ORDER_ORDERING)
+        return page_of(list_parser, ORDERS.where(viewer=current_user))
 
     @ns.doc(id="createOrder", params={IDEMPOTENCY_HEADER: IDEMPOTENCY_PARAM})
     @produces(ns, XML)
@@ -216,9 +147,8 @@ class OrderList(Resource):
             user=current_user,
             items=ns.payload["items"],
             idempotency_key=key,
-            receipt=lambda order: marshal(order, Order),
         )
-        return placed.receipt, 201, {"Location": order_location(placed.order.id)}
+        return marshal(placed.order, Order), 201, {"Location": order_location(placed.order.id)}
 
 
 @ns.route(id_route("order_id"))

@@ -1,11 +1,12 @@
 """The product catalog: public reads, admin-only writes."""
 
-from flask import g, url_for
+from flask import url_for
 from flask_restx import fields
 
 from api.auth import auth_required, public
 from api.errors import BODY_PROBLEMS, problems
 from api.http.conditional import conditional_read, conditional_write, expected_version, tagged
+from api.http.links import link, links_to
 from api.http.negotiation import CSV, XML, produces
 from api.http.pagination import page_model, page_of, page_parser, sort_argument
 from api.http.responses import no_content
@@ -18,13 +19,12 @@ from models.product import (
     MAX_PRICE_CENTS,
     MAX_STOCK,
     NAME_MAX_LENGTH,
-    PRODUCT_ORDERING,
     PRODUCT_SORTS,
+    PRODUCTS,
     SKU_MAX_LENGTH,
     SKU_PATTERN,
     create_product,
     delete_product,
-    product_query,
     read_product,
     replace_product,
     update_product,
@@ -40,17 +40,6 @@ ProductLinks = links(
     "/api/v1/products/1",
     image=("The product's picture (absent when it has none)", "/api/v1/products/1/image"),
 )
-
-
-def product_links(product) -> dict:
-    """The ``_links`` of a product: itself, and its image when it has one."""
-    # Built on the collection's URL, resolved once per request: url_for per
-    # link would be most of the cost of rendering a page of products.
-    collection = g.get("products_url")
-    if collection is None:
-        collection = g.products_url = url_for("api.products_product_list")
-    url = f"{collection}/{product.id}"
-    return {"self": url, "image": f"{url}/image"} if product.image_sha256 else {"self": url}
 
 
 Product = ns.model(
@@ -69,7 +58,13 @@ Product = ns.model(
         "created_at": Timestamp(required=True, readonly=True, description="Creation time (UTC)"),
         "updated_at": Timestamp(required=True, readonly=True, description="Last change (UTC)"),
         "_links": fields.Nested(
-            ProductLinks, required=True, skip_none=True, attribute=product_links
+            ProductLinks,
+            required=True,
+            skip_none=True,
+            attribute=links_to(
+                self=link("api.products_product_item", "product_id"),
+                image=link("api.products_product_image", "product_id", when="image_sha256"),
+            ),
         ),
     },
 )
@@ -157,7 +152,7 @@ class ProductList(Resource):
         fast at any depth. Bad `sort`, cursor or a non-integer: 400; out of bounds: 422. JSON, XML
         or CSV (no `_links`; formula-like text gets a leading ').
         """
-        return page_of(list_parser, product_query, ordering=PRODUCT_ORDERING, as_rows=True)
+        return page_of(list_parser, PRODUCTS)
 
     @ns.doc(id="createProduct")
     @produces(ns, XML)

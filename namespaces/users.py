@@ -1,7 +1,5 @@
 """User accounts: admins manage everyone, a user manages their own."""
 
-from functools import partial
-
 from flask import url_for
 from flask_jwt_extended import current_user
 from flask_restx import fields
@@ -13,95 +11,36 @@ from api.http.negotiation import XML, produces
 from api.http.pagination import page_model, page_of, page_parser, sort_argument
 from api.http.responses import no_content
 from api.restx.base import Resource
-from api.restx.fields import Timestamp, id_param, id_route, links, text
+from api.restx.fields import id_param, id_route
 from api.restx.parsers import bounded_text
 from api.restx.serialize import Namespace
-from models.order import ORDER_ORDERING, order_query
+from models.order import ORDERS
 from models.user import (
     EMAIL_MAX_LENGTH,
-    EMAIL_PATTERN,
     MAX_AGE,
-    NAME_MAX_LENGTH,
-    PASSWORD_MAX_LENGTH,
-    PASSWORD_MIN_LENGTH,
     USER_SORTS,
-    Role,
+    USERS,
     create_user,
     delete_user,
     replace_user,
     update_user,
-    user_query,
     visible_user,
 )
-from namespaces import orders
+from namespaces.shared import (
+    ROLES,
+    OrderPage,
+    User,
+    email_field,
+    name_field,
+    order_filters,
+    password_field,
+)
 
 ns = Namespace(
     "users",
     description="Accounts: admins manage every user; a user reads and edits their own",
     path="/api/v1/users",
 )
-
-ROLES = [role.value for role in Role]
-UserLinks = links(
-    ns,
-    "UserLinks",
-    "/api/v1/users/1",
-    orders=("The user's orders", "/api/v1/users/1/orders"),
-)
-User = ns.model(
-    "User",
-    {
-        "id": fields.Integer(required=True, readonly=True, example=1, description="User id"),
-        "email": fields.String(required=True, example="ada@example.com", description="Login email"),
-        "name": fields.String(required=True, example="Ada Lovelace", description="Display name"),
-        "age": fields.Integer(min=0, max=MAX_AGE, example=36, description="Age, when given"),
-        "role": fields.String(required=True, enum=ROLES, example="customer", description="Role"),
-        "created_at": Timestamp(required=True, readonly=True, description="Creation time (UTC)"),
-        "updated_at": Timestamp(required=True, readonly=True, description="Last change (UTC)"),
-        "_links": fields.Nested(
-            UserLinks,
-            required=True,
-            attribute=lambda user: {
-                "self": url_for("api.users_user_item", user_id=user.id),
-                "orders": url_for("api.users_user_orders", user_id=user.id),
-            },
-        ),
-    },
-)
-
-
-def email_field(*, required: bool):
-    """The email input field, shared with registration."""
-    return text(
-        "Login email; compared case-insensitively, unique among live users",
-        required=required,
-        min_length=3,
-        max_length=EMAIL_MAX_LENGTH,
-        pattern=EMAIL_PATTERN,
-        example="ada@example.com",
-    )
-
-
-def password_field(*, required: bool):
-    """The password input field, shared with registration; never returned."""
-    return text(
-        "Password; stored only as an argon2id hash",
-        required=required,
-        min_length=PASSWORD_MIN_LENGTH,
-        max_length=PASSWORD_MAX_LENGTH,
-        example="correct horse battery",
-    )
-
-
-def name_field(*, required: bool):
-    """The display-name input field, shared with registration."""
-    return text(
-        "Display name",
-        required=required,
-        min_length=1,
-        max_length=NAME_MAX_LENGTH,
-        example="Ada Lovelace",
-    )
 
 
 def _input_fields(*, required: bool, password_required: bool) -> dict:
@@ -137,6 +76,9 @@ list_parser.add_argument(
 )
 sort_argument(list_parser, USER_SORTS)
 
+# The listing nested under /users/{user_id}/orders takes the user from the path.
+order_list_parser = order_filters(page_parser(cursor=True), user_id=False)
+
 USER_ROUTE = id_route("user_id")
 
 
@@ -159,7 +101,7 @@ class UserList(Resource):
         is empty), with `_links` and a `Link` header. Unknown `sort` or `role`, or a non-integer:
         400; a value out of bounds: 422. JSON, or XML with `Accept: application/xml`.
         """
-        return page_of(list_parser, user_query)
+        return page_of(list_parser, USERS)
 
     @ns.doc(id="createUser")
     @produces(ns, XML)
@@ -288,9 +230,9 @@ class UserOrders(Resource):
     @ns.doc(id="listUserOrders")
     @produces(ns, XML)
     @auth_required(ns)
-    @ns.expect(orders.nested_list_parser)
+    @ns.expect(order_list_parser)
     @problems(ns, 400, 403, 404, 422, 429, d403="Not your account, and you are not an admin")
-    @ns.marshal_with(orders.OrderPage, skip_none=True)
+    @ns.marshal_with(OrderPage, skip_none=True)
     def get(self, user_id):
         """List one user's orders (the user themself or an admin), filtered like /orders.
 
@@ -302,5 +244,4 @@ class UserOrders(Resource):
         application/xml`.
         """
         visible_user(actor=current_user, user_id=user_id)
-        query = partial(order_query, viewer=current_user, user_id=user_id)
-        return page_of(orders.nested_list_parser, query, ordering=ORDER_ORDERING)
+        return page_of(order_list_parser, ORDERS.where(viewer=current_user, user_id=user_id))

@@ -1,9 +1,10 @@
 """Fixtures: the app, a contract-checked client, users, tokens and products.
 
-The database is SQLite in a temporary file, or ``TEST_DATABASE_URL`` (CI sets a
-PostgreSQL URL). Tables are emptied after every test. Tests call domain
-functions inside their own app context and never hold one around a request, so
-each request gets its own session, as in production.
+The database is SQLite in a temporary file, or a database of the suite's own on
+the server of ``TEST_DATABASE_URL`` (CI sets a PostgreSQL URL). Tables are
+emptied after every test. Tests call domain functions inside their own app
+context and never hold one around a request, so each request gets its own
+session, as in production.
 """
 
 import logging
@@ -12,38 +13,36 @@ from collections.abc import Iterator
 
 import pytest
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import create_engine, text
 
 from api import create_app
-from api.config import normalize_database_url
 from models import db
 from models.product import create_product
 from models.user import Role, create_user
 from tests.contract import ContractClient
+from tests.databases import fresh_database
 
 PASSWORD = "correct horse battery"
 
 
-def _database_url(tmp_path_factory) -> str:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if url:
-        url = normalize_database_url(url)
-        # Fail, never skip, when the configured database is unreachable.
-        engine = create_engine(url)
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        engine.dispose()
-        return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> Iterator[str]:
+    """The suite's own database: a SQLite file, or a new database on ``TEST_DATABASE_URL``'s server.
+
+    Never the configured database itself: the suite empties its tables after every
+    test, and another run (or anything else) may be using that one. It fails, never
+    skips, when the configured server is unreachable.
+    """
+    with fresh_database(tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
-def app_config(tmp_path_factory) -> dict:
+def app_config(tmp_path_factory, database_url) -> dict:
     """Settings every test app shares; a test may build an app with overrides."""
     return {
         "APP_ENV": "testing",
         "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path_factory),
+        "SQLALCHEMY_DATABASE_URI": database_url,
         "RATELIMIT_ENABLED": False,
         "REDIS_URL": None,
         "ARGON2_TIME_COST": 1,

@@ -18,8 +18,7 @@ from api.errors import ApiProblem
 from api.http.cursors import Cursor, cursor_text, decode_cursor, encode_cursor
 from api.http.page_counts import count_rows
 from api.restx.parsers import bounded_int, make_parser
-from models import db
-from models.base import read_rows
+from models.base import Listing
 
 MAX_PER_PAGE = 100
 # Bounds the OFFSET: past it the arithmetic would overflow a 64-bit integer.
@@ -141,34 +140,28 @@ def sort_argument(parser, sorts) -> None:
     )
 
 
-def page_of(parser, build_query, *, ordering=None, as_rows=False) -> tuple[dict, int, dict]:
-    """Parse a listing's query string and return the page ``build_query(**filters)`` selects.
+def page_of(parser, listing: Listing) -> tuple[dict, int, dict]:
+    """Parse a listing's query string and return the page of ``listing`` it asks for.
 
     ``parser`` comes from ``page_parser``; every argument but the paging ones is
-    handed to ``build_query`` as a filter or sort. A listing that takes cursors
-    passes its ``ordering`` (``models.base.Ordering``), and ``build_query`` then
-    takes ``after``, a position in that ordering. ``as_rows``: the items are
-    read as Core rows (``models.base.read_rows``), for listings whose items need
-    no relationship loaded: half the cost of building ORM objects.
+    handed to ``listing.select`` as a filter or sort. A listing with cursors
+    also gets ``after``, a position in its ordering, when the request has one.
     """
     filters = parser.parse_args()
     page, per_page, after = (filters.pop(name, None) for name in PAGING_ARGUMENTS)
-    sort = filters.get("sort")
     if after is None:
-        query = build_query(**filters)
-        return paginate(
-            query, page=page, per_page=per_page, ordering=ordering, sort=sort, as_rows=as_rows
-        )
-    cursor = _read_cursor(after, ordering, sort)
-    rows, more = _fetch(build_query(**filters, after=cursor.position), per_page, as_rows=as_rows)
-    total = count_rows(build_query(**filters))
+        return paginate(listing, page=page, per_page=per_page, **filters)
+    sort = filters.get("sort")
+    cursor = _read_cursor(after, listing.ordering, sort)
+    rows, more = _fetch(listing, listing.select(**filters, after=cursor.position), per_page)
+    total = count_rows(listing.select(**filters))
     return _page(
         rows,
         more,
         page=cursor.page,
         per_page=per_page,
         total=total,
-        ordering=ordering,
+        listing=listing,
         sort=sort,
         self_after=after,
     )
@@ -185,40 +178,37 @@ def _read_cursor(after: str, ordering, sort: str | None) -> Cursor:
     return decode_cursor(after, sort=sort, value_type=ordering.value_type(sort), max_page=MAX_PAGE)
 
 
-def paginate(
-    query,
-    *,
-    page: int,
-    per_page: int,
-    ordering=None,
-    sort: str | None = None,
-    as_rows: bool = False,
-) -> tuple[dict, int, dict]:
-    """Run ``query`` for page number ``page``: (envelope, 200, ``Link`` header).
+def paginate(listing: Listing, *, page: int, per_page: int, **filters) -> tuple[dict, int, dict]:
+    """Page number ``page`` of ``listing`` under ``filters``: (envelope, 200, ``Link`` header).
 
-    Without an ``ordering`` the ``next`` link is the next page number; with
-    one (and the ``sort`` that ordered ``query``), a cursor after this page's
-    last row.
+    The ``next`` link is a cursor after this page's last row when the listing
+    takes cursors, else the next page number.
     """
-    rows, more = _fetch(query.offset((page - 1) * per_page), per_page, as_rows=as_rows)
+    query = listing.select(**filters)
+    rows, more = _fetch(listing, query.offset((page - 1) * per_page), per_page)
     if more or (not rows and page > 1):
         total = count_rows(query)
     else:
         # The last page says how many there are, without counting.
         total = (page - 1) * per_page + len(rows)
     return _page(
-        rows, more, page=page, per_page=per_page, total=total, ordering=ordering, sort=sort
+        rows,
+        more,
+        page=page,
+        per_page=per_page,
+        total=total,
+        listing=listing,
+        sort=filters.get("sort"),
     )
 
 
-def _fetch(query, per_page: int, *, as_rows: bool) -> tuple[list, bool]:
+def _fetch(listing: Listing, query, per_page: int) -> tuple[list, bool]:
     """Up to ``per_page`` rows of ``query``, and whether more follow (one more row is read)."""
-    query = query.limit(per_page + 1)
-    rows = read_rows(query) if as_rows else db.session.scalars(query).all()
+    rows = listing.read(query.limit(per_page + 1))
     return rows[:per_page], len(rows) > per_page
 
 
-def _page(rows, more, *, page, per_page, total, ordering, sort, self_after=None):
+def _page(rows, more, *, page, per_page, total, listing, sort, self_after=None):
     """The envelope, status and ``Link`` header of a page of ``rows``.
 
     ``more``: rows follow the last one; ``self_after``: the cursor that opened
@@ -234,7 +224,7 @@ def _page(rows, more, *, page, per_page, total, ordering, sort, self_after=None)
     if page > 1:
         links["prev"] = _url(per_page, page=min(page - 1, last))
     if more:
-        links["next"] = _next_url(rows[-1], page, per_page, ordering, sort)
+        links["next"] = _next_url(rows[-1], page, per_page, listing, sort)
     envelope = {
         "items": rows,
         "page": page,
@@ -247,12 +237,12 @@ def _page(rows, more, *, page, per_page, total, ordering, sort, self_after=None)
     return envelope, 200, {"Link": header}
 
 
-def _next_url(last_row, page: int, per_page: int, ordering, sort: str | None) -> str:
-    """The page after ``last_row``: by keyset cursor when the listing has an ``ordering``."""
-    if ordering is None:
+def _next_url(last_row, page: int, per_page: int, listing: Listing, sort: str | None) -> str:
+    """The page after ``last_row``: by keyset cursor when the listing takes cursors."""
+    if not listing.cursors:
         return _url(per_page, page=page + 1)
     # Past MAX_PAGE the number stops growing; the cursor still finds the rows.
-    cursor = Cursor(sort, ordering.position(last_row, sort), min(page + 1, MAX_PAGE))
+    cursor = Cursor(sort, listing.ordering.position(last_row, sort), min(page + 1, MAX_PAGE))
     return _url(per_page, after=encode_cursor(cursor))
 
 

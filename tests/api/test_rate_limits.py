@@ -1,4 +1,7 @@
-"""Whom a rate limit counts: a user by their access token, anyone else by address.
+"""Rate limits: the login and default limits, their 429 problem and ``X-RateLimit-*`` headers.
+
+Also whom a limit counts (a user by their access token, anyone else by address),
+what is not counted, and counters shared through Redis.
 
 Each test builds its own app with small limits, so counters start at zero; the
 test client sets ``REMOTE_ADDR`` (the address ``ProxyFix`` would have corrected
@@ -49,6 +52,69 @@ def forged_token(user_id: int) -> str:
     """An access token for ``user_id`` signed with a key the app does not know."""
     claims = {"sub": str(user_id), "type": "access", "jti": uuid.uuid4().hex, "exp": 4102444800}
     return jwt.encode(claims, "not-the-server-key-" + "x" * 32, algorithm="HS256")
+
+
+def _login(client, email, password=PASSWORD):
+    return client.post("/api/v1/auth/login", json={"email": email, "password": password})
+
+
+# --- the login limit and the default limit, their 429 and headers -------------------------
+
+
+def test_the_login_rate_limit_answers_429_with_retry_after(build_app, customer):
+    client = build_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="2 per minute").test_client()
+
+    first, second, third = (_login(client, customer["email"]) for _ in range(3))
+
+    assert first.status_code == second.status_code == 200
+    assert [r.headers["X-RateLimit-Remaining"] for r in (first, second)] == ["1", "0"]
+    assert "Retry-After" not in first.headers
+    body = assert_problem(third, 429)
+    assert "access_token" not in body
+    assert third.headers["X-RateLimit-Limit"] == "2"
+    assert third.headers["X-RateLimit-Remaining"] == "0"
+    assert 0 < int(third.headers["X-RateLimit-Reset"]) - time.time() <= 61
+    assert 0 < int(third.headers["Retry-After"]) <= 60
+
+
+def test_a_login_rate_limit_counts_failed_attempts_too(build_app, customer):
+    client = build_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="2 per minute").test_client()
+
+    statuses = [_login(client, customer["email"], "wrong password!").status_code for _ in range(3)]
+    statuses.append(_login(client, customer["email"]).status_code)
+
+    assert statuses == [401, 401, 429, 429]
+
+
+def test_with_rate_limiting_disabled_nothing_is_limited(build_app, customer):
+    client = build_app(RATELIMIT_ENABLED=False, RATELIMIT_LOGIN="2 per minute").test_client()
+
+    responses = [_login(client, customer["email"]) for _ in range(8)]
+
+    assert [r.status_code for r in responses] == [200] * 8
+    assert not any("X-RateLimit-Limit" in r.headers for r in responses)
+
+
+def test_each_app_keeps_its_own_rate_limit_settings(build_app, customer):
+    limited = build_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="2 per minute")
+    build_app(RATELIMIT_ENABLED=False)  # another app in the same process
+
+    client = limited.test_client()
+    statuses = [_login(client, customer["email"]).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
+
+
+def test_the_default_limit_covers_the_api_but_not_the_probes(build_app, customer):
+    client = build_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="2 per minute").test_client()
+    headers = bearer(customer["access"])
+
+    products = [client.get("/api/v1/products").status_code for _ in range(3)]
+    me = [client.get("/api/v1/auth/me", headers=headers).status_code for _ in range(3)]
+    probes = [client.get(path).status_code for path in ("/health", "/ready") * 3]
+
+    assert products == me == [200, 200, 429]
+    assert probes == [200] * 6
 
 
 # --- authenticated callers count as their user --------------------------------------------

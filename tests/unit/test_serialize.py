@@ -32,8 +32,8 @@ from api.restx.serialize import MarshalWith, Namespace, compile_model
 from models import Product as ProductRow
 from models import User as UserRow
 from models import db
-from models.order import Status, get_order, order_query, place_order
-from models.product import get_product, product_query
+from models.order import ORDERS, Status, get_order, place_order
+from models.product import PRODUCTS, get_product
 from models.user import Role, visible_user
 from namespaces import NAMESPACES
 from namespaces.orders import Order, OrderPage
@@ -568,7 +568,7 @@ def test_real_responses_equal_marshal_of_the_same_rows(app, client, shop):
             as_customer,
             ProductPage,
             True,
-            lambda: paginate(product_query(), page=1, per_page=50)[0],
+            lambda: paginate(PRODUCTS, page=1, per_page=50)[0],
         ),
         (
             f"/api/v1/products/{shop.products[1]}",
@@ -590,7 +590,7 @@ def test_real_responses_equal_marshal_of_the_same_rows(app, client, shop):
             OrderPage,
             True,
             lambda: paginate(
-                order_query(viewer=viewer(customer), user_id=customer["id"]), page=1, per_page=20
+                ORDERS, page=1, per_page=20, viewer=viewer(customer), user_id=customer["id"]
             )[0],
         ),
         (

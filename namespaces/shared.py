@@ -1,0 +1,164 @@
+"""Restx models and fields that several resources share.
+
+A resource's namespace module imports no other resource's module; what two of
+them both show (a ``User``, an ``Order``, the email, name and password fields)
+is declared here once. ``shared`` is a namespace without routes: registering
+it registers these models with the Api, and restx lists no tag for it.
+"""
+
+from flask_restx import fields
+
+from api.http.links import link, links_to
+from api.http.pagination import page_model, sort_argument
+from api.restx.fields import MAX_ID, Timestamp, links, text
+from api.restx.parsers import bounded_int, utc_datetime
+from api.restx.serialize import Namespace
+from models.order import ORDER_SORTS, Status
+from models.user import (
+    EMAIL_MAX_LENGTH,
+    EMAIL_PATTERN,
+    MAX_AGE,
+    NAME_MAX_LENGTH,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    Role,
+)
+
+shared = Namespace("shared", description="Models shared by several resources")
+
+ROLES = [role.value for role in Role]
+UserLinks = links(
+    shared,
+    "UserLinks",
+    "/api/v1/users/1",
+    orders=("The user's orders", "/api/v1/users/1/orders"),
+)
+User = shared.model(
+    "User",
+    {
+        "id": fields.Integer(required=True, readonly=True, example=1, description="User id"),
+        "email": fields.String(required=True, example="ada@example.com", description="Login email"),
+        "name": fields.String(required=True, example="Ada Lovelace", description="Display name"),
+        "age": fields.Integer(min=0, max=MAX_AGE, example=36, description="Age, when given"),
+        "role": fields.String(required=True, enum=ROLES, example="customer", description="Role"),
+        "created_at": Timestamp(required=True, readonly=True, description="Creation time (UTC)"),
+        "updated_at": Timestamp(required=True, readonly=True, description="Last change (UTC)"),
+        "_links": fields.Nested(
+            UserLinks,
+            required=True,
+            attribute=links_to(
+                self=link("api.users_user_item", "user_id"),
+                orders=link("api.users_user_orders", "user_id"),
+            ),
+        ),
+    },
+)
+
+
+def email_field(*, required: bool):
+    """The email input field, shared with registration."""
+    return text(
+        "Login email; compared case-insensitively, unique among live users",
+        required=required,
+        min_length=3,
+        max_length=EMAIL_MAX_LENGTH,
+        pattern=EMAIL_PATTERN,
+        example="ada@example.com",
+    )
+
+
+def password_field(*, required: bool):
+    """The password input field, shared with registration; never returned."""
+    return text(
+        "Password; stored only as an argon2id hash",
+        required=required,
+        min_length=PASSWORD_MIN_LENGTH,
+        max_length=PASSWORD_MAX_LENGTH,
+        example="correct horse battery",
+    )
+
+
+def name_field(*, required: bool):
+    """The display-name input field, shared with registration."""
+    return text(
+        "Display name",
+        required=required,
+        min_length=1,
+        max_length=NAME_MAX_LENGTH,
+        example="Ada Lovelace",
+    )
+
+
+STATUSES = [status.value for status in Status]
+
+OrderLineLinks = links(shared, "OrderLineLinks", "/api/v1/products/1")
+OrderLine = shared.model(
+    "OrderLine",
+    {
+        "product_id": fields.Integer(required=True, example=1, description="The product"),
+        "quantity": fields.Integer(required=True, min=1, example=2, description="Units"),
+        "unit_price_cents": fields.Integer(
+            required=True, min=0, example=1299, description="Price per unit when ordered"
+        ),
+        "_links": fields.Nested(
+            OrderLineLinks,
+            required=True,
+            attribute=links_to(
+                self=link("api.products_product_item", "product_id", attribute="product_id")
+            ),
+        ),
+    },
+)
+OrderLinks = links(shared, "OrderLinks", "/api/v1/orders/1", user=("The owner", "/api/v1/users/1"))
+Order = shared.model(
+    "Order",
+    {
+        "id": fields.Integer(required=True, readonly=True, example=1, description="Order id"),
+        "user_id": fields.Integer(required=True, example=1, description="The owner"),
+        "status": fields.String(
+            required=True, enum=STATUSES, example="pending", description="State"
+        ),
+        "total_cents": fields.Integer(
+            required=True, min=0, example=2598, description="Sum of quantity x unit price"
+        ),
+        "items": fields.List(fields.Nested(OrderLine), required=True, description="Product lines"),
+        "created_at": Timestamp(required=True, readonly=True, description="Placed at (UTC)"),
+        "updated_at": Timestamp(required=True, readonly=True, description="Last change (UTC)"),
+        "_links": fields.Nested(
+            OrderLinks,
+            required=True,
+            attribute=links_to(
+                self=link("api.orders_order_item", "order_id"),
+                user=link("api.users_user_item", "user_id", attribute="user_id"),
+            ),
+        ),
+    },
+)
+OrderPage = page_model(shared, "OrderPage", Order)
+
+
+def order_filters(parser, *, user_id: bool):
+    """Add the filters and sort of an order listing to ``parser`` (from ``page_parser``).
+
+    ``user_id``: the listing filters by user in its query (``/orders``), rather
+    than taking the user from its path (``/users/{user_id}/orders``).
+    """
+    parser.add_argument("status", choices=STATUSES, location="args", help="Only this state")
+    if user_id:
+        parser.add_argument(
+            "user_id",
+            type=bounded_int(1, MAX_ID),
+            location="args",
+            help="Only this user's (admins)",
+        )
+    parser.add_argument(
+        "created_from",
+        type=utc_datetime,
+        location="args",
+        help="Placed at or after this RFC 3339 time",
+    )
+    parser.add_argument(
+        "created_to", type=utc_datetime, location="args", help="Placed before this time"
+    )
+    sort_argument(parser, ORDER_SORTS)
+    return parser
