@@ -174,7 +174,8 @@ def baseline_server(log_path: Path) -> Gunicorn:
     """The bare-Flask baseline, two sync workers and gunicorn's defaults otherwise.
 
     Started from bench/, so the project's gunicorn.conf.py (which gunicorn reads
-    from the working directory by default) does not apply to it.
+    from the working directory by default) does not apply to it; the control
+    socket is off all the same, as that file has it.
     """
     env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
     port = free_port()
@@ -186,6 +187,7 @@ def baseline_server(log_path: Path) -> Gunicorn:
             str(WORKERS),
             "--bind",
             f"127.0.0.1:{port}",
+            "--no-control-socket",  # see peer_server
             "baseline_app:app",
         ],
         env=env,
