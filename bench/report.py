@@ -304,7 +304,8 @@ def _peer_passes_text(settings: dict) -> str:
             "The peers are measured in the last pass only (`BENCH_PEERS=1`, to keep "
             "`make bench` within its 10 minutes), so their figures have no spread."
         )
-    return f"The peers are measured in the last {passes} passes, in an order that flips every pass."
+    which = "every pass" if passes == settings["passes"] else f"the last {passes} passes"
+    return f"The peers are measured in {which}, in an order that flips from pass to pass."
 
 
 def _peer_table(results: dict, summary: dict) -> list[str]:
@@ -451,18 +452,28 @@ PEER_MARKERS = ("D", "o", "s", "^")
 
 
 def _peer_marks(bars, results: dict, summary: dict) -> None:
-    """The FastAPI peers' ratios as hollow marks on the rows of the scenarios they answer."""
+    """The FastAPI peers' ratios as hollow marks on the rows of the scenarios they answer.
+
+    Drawn along the bar's lower edge, clear of the ratio printed beside it.
+    """
     names = results["settings"].get("peers") or {}
     for (name, title), marker in zip(names.items(), PEER_MARKERS, strict=False):
         points = [
-            (entry["peers"][name]["ratio"], position)
+            (entry["peers"][name]["ratio"], position + 0.3)
             for position, scenario in enumerate(results["scenarios"])
             if (entry := summary[scenario["name"]]).get("peers", {}).get(name, {}).get("available")
         ]
         if points:
             xs, ys = zip(*points, strict=True)
             bars.scatter(
-                xs, ys, marker=marker, facecolors="none", edgecolors="black", zorder=3, label=title
+                xs,
+                ys,
+                s=28,
+                marker=marker,
+                facecolors="none",
+                edgecolors="black",
+                zorder=3,
+                label=title,
             )
     if names:
         bars.legend(fontsize=8, loc="lower right")
