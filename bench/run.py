@@ -143,7 +143,7 @@ class Scenario:
 SCENARIOS = (
     Scenario(
         "product", "GET /products/{id}", "/api/v1/products/{point_id}",
-        target=0.55, p99_ms=25, scaling=True, flat=0.8, peers=True, peer_target=1.0,
+        target=0.55, p99_ms=25, scaling=True, flat=0.8, peers=True, peer_target=1.6,
     ),
     Scenario(
         "product_jwt", "GET /products/{id} with a JWT", "/api/v1/products/{point_id}",
@@ -152,7 +152,7 @@ SCENARIOS = (
     Scenario(
         "list", "GET /products?per_page=50", "/api/v1/products?per_page=50",
         target=0.35, scaling=True, flat=0.2,  # flat 0.2: `total` may not cost 5x at 1M rows
-        peers=True, peer_target=1.0,
+        peers=True, peer_target=2.0,
     ),
     Scenario(
         "list_filtered", "GET /products?min_price=50000&sort=price_cents",
