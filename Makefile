@@ -87,15 +87,16 @@ assets: | $(BIN)/activate
 clean:
 	rm -rf $(VENV) build node_modules .pytest_cache .ruff_cache
 
-# --- benchmark: wrk against the app and a bare-Flask baseline --------------------
+# --- benchmark: wrk against the app, a bare-Flask baseline and FastAPI peers -----
 .PHONY: bench
 
-# matplotlib draws the chart; the harness's own needs stay out of requirements.txt.
+# matplotlib draws the chart, FastAPI and uvicorn serve the peers (bench/peers/);
+# the harness's own needs stay out of requirements.txt.
 $(VENV)/.bench: bench/requirements.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	touch $@
 
-## bench: seed, load-test app and bare-Flask baseline with wrk, write docs/benchmarks.{md,png} (≤ 10 min; settings in bench/run.py)
+## bench: seed, load-test app, bare-Flask baseline and FastAPI peers with wrk, write docs/benchmarks.{md,png} (≤ 10 min; settings in bench/run.py)
 bench: $(VENV)/.bench
 	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	$(BIN)/python -m bench.run

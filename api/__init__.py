@@ -43,7 +43,8 @@ def create_app(config: dict | None = None) -> Flask:
     register_settings(app)
     # Logging, then the request id: every hook and view after them may log, and
     # each line carries the id. The id's hooks, registered first, run first
-    # before the view and last after it, so even a late error response echoes it.
+    # before the view and last after it, so every response the after-request
+    # hooks see, a 429 or a problem included, echoes it.
     register_logging(app)
     register_request_id(app)
     register_request_log(app)
@@ -60,7 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     # After the limiter: CORS preflights and /metrics scrapes are exempt from it.
     register_cors(app)
     register_metrics(app)
-    # Last: its after-request hook then runs first, on the body the view returned.
+    # Last: its after-request hooks then run first, on the body the view returned.
     register_compression(app)
     return app
 

@@ -12,7 +12,7 @@ ENVIRONMENTS = ("development", "testing", "production")
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105
 DEV_JWT_SECRET_KEY = "dev-only-jwt-secret-key-change-me-0123456789"  # noqa: S105
 TRUE_WORDS = {"1", "true", "yes", "on"}
-# Listing totals (api/page_counts.py): counts of at least this many rows are
+# Listing totals (api/http/page_counts.py): counts of at least this many rows are
 # reused for this many seconds; the spec's descriptions quote these defaults.
 PAGE_COUNT_CACHE_MIN = 1000
 PAGE_COUNT_CACHE_SECONDS = 10

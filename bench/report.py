@@ -45,23 +45,61 @@ def summarize(results: dict) -> dict:
             continue
         invariants = [run["stock_invariant"] for run in runs if "stock_invariant" in run]
         summary[scenario["name"]] = {
-            "available": True,
-            "rps": statistics.mean(run["rps"] for run in runs),
-            "baseline_rps": statistics.mean(run["baseline_rps"] for run in runs),
-            "ratio": statistics.mean(run["ratio"] for run in runs),
-            "ratio_range": [min(r["ratio"] for r in runs), max(r["ratio"] for r in runs)],
-            "p50_ms": statistics.mean(run["latency_ms"]["p50"] for run in runs),
-            "p99_ms": max(run["latency_ms"]["p99"] for run in runs),
-            "failed": sum(run["failed"] for run in runs),
-            "requests": sum(run["requests"] for run in runs),
-            "connections": min(run["connections"] for run in runs),
+            **_averaged(runs),
             "stock_invariant_holds": all(i["holds"] for i in invariants) if invariants else None,
         }
+        if "peers" in entry:
+            summary[scenario["name"]].update(
+                _against_peers(scenario, summary[scenario["name"]], entry["peers"])
+            )
     for scenario in results["scenarios"]:
         entry = summary[scenario["name"]]
         if entry["available"]:
             entry["met"] = _met(scenario, entry, summary)
     return summary
+
+
+def _averaged(runs: list[dict]) -> dict:
+    """One server's runs of one scenario: the passes averaged (p99: the worse one)."""
+    return {
+        "available": True,
+        "rps": statistics.mean(run["rps"] for run in runs),
+        "baseline_rps": statistics.mean(run["baseline_rps"] for run in runs),
+        "ratio": statistics.mean(run["ratio"] for run in runs),
+        "ratio_range": [min(r["ratio"] for r in runs), max(r["ratio"] for r in runs)],
+        "p50_ms": statistics.mean(run["latency_ms"]["p50"] for run in runs),
+        "p99_ms": max(run["latency_ms"]["p99"] for run in runs),
+        "failed": sum(run["failed"] for run in runs),
+        "requests": sum(run["requests"] for run in runs),
+        "connections": min(run["connections"] for run in runs),
+    }
+
+
+def _against_peers(scenario: dict, app: dict, peers: dict) -> dict:
+    """The peers' figures beside the app's, and the app against the faster peer.
+
+    Faster means the higher ratio to the baseline: each peer run has its own
+    baseline runs around it, so drift in the machine's speed cancels out. A
+    peer with failed requests still counts; the table shows its failures.
+    """
+    figures = {
+        name: _averaged(entry["runs"])
+        if entry["available"] and entry["runs"]
+        else {"available": False, "why": entry["why"]}
+        for name, entry in peers.items()
+    }
+    measured = {name: f for name, f in figures.items() if f["available"]}
+    if not measured:
+        return {"peers": figures, "faster_peer": None, "vs_faster_peer": None, "peer_met": None}
+    faster = max(measured, key=lambda name: measured[name]["ratio"])
+    versus = app["ratio"] / measured[faster]["ratio"]
+    target = scenario.get("peer_target")
+    return {
+        "peers": figures,
+        "faster_peer": faster,
+        "vs_faster_peer": versus,
+        "peer_met": None if target is None else versus >= target and app["failed"] == 0,
+    }
 
 
 def _met(scenario: dict, entry: dict, summary: dict) -> bool | None:
@@ -215,7 +253,8 @@ def markdown(results: dict, source: str) -> str:
             f"| {entry['p50_ms']:.1f} | {entry['p99_ms']:.1f} | {entry['connections']} "
             f"| {entry['requests']:,} | {entry['failed']:,} |"
         )
-    lines += ["", *_other_targets(results, summary), "", *_scaling_table(results)]
+    lines += ["", *_peer_table(results, summary)]
+    lines += [*_other_targets(results, summary), "", *_scaling_table(results)]
     lines += [
         "",
         "## Reproduce",
@@ -225,6 +264,7 @@ def markdown(results: dict, source: str) -> str:
         "BENCH_PRODUCTS=100000 BENCH_ORDERS=10000 make bench",
         "BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench make bench  # emptied!",
         "BENCH_ONLY=product,list BENCH_SCALING= make bench   # a quick look at two scenarios",
+        "BENCH_PEERS=0 make bench                     # without the FastAPI peers",
         "```",
         "",
         "`bench/run.py` documents every setting. Raw numbers of each run land in "
@@ -247,6 +287,80 @@ def _load_warning(machine: dict) -> list[str]:
     ]
 
 
+def _peer_cell(figures: dict) -> str:
+    if not figures["available"]:
+        return f"not available: {figures['why']}"
+    failed = f", **{figures['failed']:,} failed**" if figures["failed"] else ""
+    return (
+        f"{_ratio(figures['ratio'])}{_spread(figures)}: {_count(figures['rps'])} req/s, "
+        f"p99 {figures['p99_ms']:.1f} ms{failed}"
+    )
+
+
+def _peer_passes_text(settings: dict) -> str:
+    passes = settings.get("peer_passes", settings["passes"])
+    if passes == 1:
+        return (
+            "The peers are measured in the last pass only (`BENCH_PEERS=1`, to keep "
+            "`make bench` within its 10 minutes), so their figures have no spread."
+        )
+    which = "every pass" if passes == settings["passes"] else f"the last {passes} passes"
+    return f"The peers are measured in {which}, in an order that flips from pass to pass."
+
+
+def _peer_table(results: dict, summary: dict) -> list[str]:
+    """This API beside the FastAPI peers, where the run measured them (older runs did not)."""
+    names = results["settings"].get("peers")
+    if names is None:
+        return []
+    lines = ["## Against FastAPI", ""]
+    if not names:
+        return [
+            *lines,
+            "The FastAPI peers were not measured in this run (`BENCH_PEERS=0`, or "
+            "`BENCH_ONLY` left out every scenario they answer).",
+            "",
+        ]
+    lines += [
+        "The same reads written with FastAPI, pydantic 2 and SQLAlchemy the way FastAPI's "
+        "documentation writes them (`bench/peers/`): a session per request from a "
+        "`Depends` dependency, a response model read from the ORM objects, pages as a "
+        "count plus `OFFSET`/`LIMIT`; once with `def` endpoints on a `Session`, once "
+        "with `async def` endpoints on SQLAlchemy's asyncio engine (aiosqlite). They "
+        "return the API's fields, `_links` and page envelope, but none of its other "
+        "features (no rate limits, ETags, request log, metrics, CORS or security "
+        "headers; gunicorn's access log only). Served by gunicorn with uvicorn's worker "
+        f"class (uvloop, httptools), {results['settings']['workers']} workers like the "
+        "app, on the same database file, in the same run: each peer run sits between "
+        f"two baseline runs like every other. {_peer_passes_text(results['settings'])} "
+        "Each figure is req/s relative to the bare-Flask baseline; the last columns hold "
+        "this API (all passes) against the faster of the two peers.",
+        "",
+        "| scenario | this API | " + " | ".join(names.values()) + " | API ÷ faster peer "
+        "| target | |",
+        "| --- | --- | " + " | ".join("---" for _ in names) + " | ---: | --- | --- |",
+    ]
+    for scenario in results["scenarios"]:
+        entry = summary[scenario["name"]]
+        if not entry["available"] or "peers" not in entry:
+            continue
+        cells = [
+            _peer_cell(entry["peers"][name]) if name in entry["peers"] else "not measured"
+            for name in names
+        ]
+        versus = (
+            "—"
+            if entry["vs_faster_peer"] is None
+            else f"{entry['vs_faster_peer']:.2f} (vs {names[entry['faster_peer']]})"
+        )
+        label = scenario["label"].replace("|", "\\|")
+        lines.append(
+            f"| {label} | {_peer_cell(entry)} | {' | '.join(cells)} | {versus} "
+            f"| {scenario.get('peer_target_text', '—')} | {_verdict(entry['peer_met'])} |"
+        )
+    return [*lines, ""]
+
+
 def _other_targets(results: dict, summary: dict) -> list[str]:
     startup = results["startup"]
     mem = memory(results)
@@ -254,6 +368,10 @@ def _other_targets(results: dict, summary: dict) -> list[str]:
         ", ".join(f"{v:.1f}" for v in sample.values()) for sample in mem["app"]
     )  # per pass, per worker
     baseline_rss = ", ".join(f"{v:.1f}" for v in mem["baseline"][-1].values())
+    peer_names = results["settings"].get("peers") or {}
+    for name, rss_by_pid in results["main"]["memory"][-1].get("peers", {}).items():
+        rss_text = ", ".join(f"{v:.1f}" for v in rss_by_pid.values())
+        baseline_rss += f"; {peer_names.get(name, name)}'s: {rss_text}"
     growth = ", ".join(f"{v:+.1f}" for v in mem["growth_mib"].values())
     lines = [
         "## Other targets",
@@ -330,6 +448,37 @@ def _rows(count: float, _position=None) -> str:
     return f"{count:g}"
 
 
+PEER_MARKERS = ("D", "o", "s", "^")
+
+
+def _peer_marks(bars, results: dict, summary: dict) -> None:
+    """The FastAPI peers' ratios as hollow marks on the rows of the scenarios they answer.
+
+    Drawn along the bar's lower edge, clear of the ratio printed beside it.
+    """
+    names = results["settings"].get("peers") or {}
+    for (name, title), marker in zip(names.items(), PEER_MARKERS, strict=False):
+        points = [
+            (entry["peers"][name]["ratio"], position + 0.3)
+            for position, scenario in enumerate(results["scenarios"])
+            if (entry := summary[scenario["name"]]).get("peers", {}).get(name, {}).get("available")
+        ]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            bars.scatter(
+                xs,
+                ys,
+                s=28,
+                marker=marker,
+                facecolors="none",
+                edgecolors="black",
+                zorder=3,
+                label=title,
+            )
+    if names:
+        bars.legend(fontsize=8, loc="lower right")
+
+
 def chart(results: dict, path: Path) -> None:
     """Two panels: each scenario's ratio against its target, and the scaling curves."""
     # Recomputed, not read: a re-render applies the current rules.
@@ -354,12 +503,19 @@ def chart(results: dict, path: Path) -> None:
             continue
         target = scenario["target"] * (reference["ratio"] if reference else 1)
         bars.plot([target, target], [position - 0.4, position + 0.4], color="black", lw=2)
+    _peer_marks(bars, results, summary)
     bars.set_yticks(list(positions), [s["label"] for s in scenarios], fontsize=9)
     bars.invert_yaxis()
     bars.axvline(1.0, color="#90a4ae", ls="--", lw=1)
     bars.set_xlabel("req/s relative to the bare-Flask baseline (black mark: target)")
     bars.set_title("Throughput vs baseline (green: target met, red: missed)")
-    bars.set_xlim(0, max([1.1, *(r + 0.15 for r in ratios)]))
+    peer_ratios = [
+        figures["ratio"]
+        for entry in summary.values()
+        for figures in entry.get("peers", {}).values()
+        if figures["available"]
+    ]
+    bars.set_xlim(0, max([1.1, *(r + 0.15 for r in ratios + peer_ratios)]))
     labels = {s["name"]: s["label"] for s in scenarios}
     sizes = sorted({p["products"] for c in curves.values() for p in c["points"]})
     for name, curve in curves.items():

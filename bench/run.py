@@ -7,9 +7,14 @@ ratio to the baseline measured in the same run, interleaved (baseline, scenario,
 baseline, scenario, ..., baseline), and each scenario is divided by the mean of
 the two baseline runs around it, so drift in the machine's speed hits both
 sides. Two passes over every scenario also show whether the workers' memory
-grows. Then the point read and the list figures are repeated on smaller seeds
-for the scaling curve. Results go to ``bench/results/<timestamp>.json``, and
-``bench/report.py`` turns them into ``docs/benchmarks.md`` and ``.png``.
+grows. The scenarios marked ``peers`` (the point read and the page of 50) are
+also measured on two FastAPI apps (``bench/peers/``: sync and async endpoints),
+on the same database file with as many workers, each peer run between two
+baseline runs like the app's; the report puts the three side by side and holds
+the app against the faster peer. Then the point read and the list figures are
+repeated on smaller seeds for the scaling curve (the app only). Results go to
+``bench/results/<timestamp>.json``, and ``bench/report.py`` turns them into
+``docs/benchmarks.md`` and ``.png``.
 
 Settings (environment variable, or the option of the same name):
 
@@ -22,7 +27,18 @@ BENCH_WARMUP        seconds of warm-up before each measured run      1
 BENCH_CONNECTIONS   wrk connections                                  32
 BENCH_SCALING       seed sizes of the scaling curve (comma list)     10000,100000
 BENCH_ONLY          measure only these scenarios (comma list)        all
+BENCH_PEERS         passes that also measure the FastAPI peers       1
+                    (0 or off: none; on: 1)
 ==================  ===============================================  =============
+
+``make bench`` has 10 minutes. Each wrk run takes about 7 s with its warm-up
+and the wait for idle workers, and each peer run needs a baseline run of its
+own, so the peers add 8 runs, about a minute, per pass they are measured in.
+They are measured in the last pass only (``BENCH_PEERS=1``), which keeps the
+budget at the price of one figure per peer instead of a spread of two;
+``BENCH_PEERS=2`` measures them in both passes. (Every scenario with the
+default durations and ``BENCH_PEERS=1``, on a 100,000-product seed, took 546 s
+on 2 cores shared with other work.)
 
 Scenarios are data (``SCENARIOS``): one line adds one. A scenario whose fixture
 the app cannot provide, or whose endpoint answers 4xx, is reported as not
@@ -54,12 +70,14 @@ from bench import report
 from bench.seed import WORK, Fixtures, Size, default_url, fixtures, working_copy
 from bench.server import (
     BENCH,
+    PEERS,
     ROOT,
     WORKERS,
     Gunicorn,
     app_server,
     baseline_server,
     http,
+    peer_server,
     production_env,
 )
 
@@ -97,6 +115,10 @@ class Scenario:
     script: str = "summary.lua"  # wrk script, in bench/
     scaling: bool = False  # also measured on the scaling seeds
     flat: float | None = None
+    # Also measured on the FastAPI peers (bench/peers/), same path; ``peer_target``
+    # is the least the app's ratio may be of the faster peer's (1.0: as fast).
+    peers: bool = False
+    peer_target: float | None = None
 
     def target_text(self) -> str:
         """The target as the tables show it."""
@@ -113,11 +135,15 @@ class Scenario:
             parts.append("0 failed, stock holds")
         return ", ".join(parts) or "—"
 
+    def peer_target_text(self) -> str:
+        """The target against the faster peer, as the peer table shows it."""
+        return "—" if self.peer_target is None else f"≥ {self.peer_target:.2f}× faster peer"
+
 
 SCENARIOS = (
     Scenario(
         "product", "GET /products/{id}", "/api/v1/products/{point_id}",
-        target=0.55, p99_ms=25, scaling=True, flat=0.8,
+        target=0.55, p99_ms=25, scaling=True, flat=0.8, peers=True, peer_target=1.6,
     ),
     Scenario(
         "product_jwt", "GET /products/{id} with a JWT", "/api/v1/products/{point_id}",
@@ -126,6 +152,7 @@ SCENARIOS = (
     Scenario(
         "list", "GET /products?per_page=50", "/api/v1/products?per_page=50",
         target=0.35, scaling=True, flat=0.2,  # flat 0.2: `total` may not cost 5x at 1M rows
+        peers=True, peer_target=2.0,
     ),
     Scenario(
         "list_filtered", "GET /products?min_price=50000&sort=price_cents",
@@ -330,6 +357,7 @@ class Settings:
     connections: int
     scaling: list[int]
     only: set[str] | None
+    peer_passes: int = 1  # the last this many passes also measure the peers
     passes: int = 2
 
 
@@ -339,15 +367,28 @@ def log(message: str) -> None:
 
 
 class Session:
-    """One app server on one seed, measured against the shared baseline."""
+    """One app server on one seed, measured against the shared baseline.
 
-    def __init__(self, settings: Settings, baseline: Gunicorn, size: Size, url: str):
+    ``peers`` (name -> server, already started on the same database) are
+    measured on the scenarios marked ``peers``, each run followed by a
+    baseline run like the app's own.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        baseline: Gunicorn,
+        size: Size,
+        url: str,
+        peers: dict[str, Gunicorn] | None = None,
+    ):
         self.settings = settings
         self.baseline = baseline
         self.size = size
         self.url = url
         self.fx = fixtures(size)
         self.app = app_server(production_env(url), WORK / "logs" / f"app-{size.products}.log")
+        self.peers = peers or {}
         self.tokens: dict[str, str] = {}
 
     def login(self) -> None:
@@ -367,8 +408,13 @@ class Session:
         """The scenario's request headers, for wrk."""
         return [f"Authorization: Bearer {self.tokens[scenario.auth]}"] if scenario.auth else []
 
-    def probe(self, scenario: Scenario, path: str) -> tuple[int, float]:
-        """One request through the scenario's front door; return (status, seconds)."""
+    def probe(
+        self, scenario: Scenario, path: str, server: Gunicorn | None = None
+    ) -> tuple[int, float]:
+        """One request through the scenario's front door; return (status, seconds).
+
+        The app answers it, or ``server`` (a peer) when given.
+        """
         headers = dict(h.split(": ", 1) for h in self.headers(scenario))
         body = None
         if scenario.method == "POST":
@@ -376,7 +422,9 @@ class Session:
             items = [{"product_id": self.fx.pool_first, "quantity": 1}]
             body = json.dumps({"items": items}).encode()
         started = time.perf_counter()
-        status, _, _ = http(self.app.url + path, method=scenario.method, body=body, headers=headers)
+        status, _, _ = http(
+            (server or self.app).url + path, method=scenario.method, body=body, headers=headers
+        )
         return status, time.perf_counter() - started
 
     def measure(
@@ -460,6 +508,8 @@ class Session:
             }
             if why is None:
                 ready.append((scenario, path, seconds))
+                if scenario.peers and self.peers:
+                    results[scenario.name]["peers"] = self._probe_peers(scenario, path)
             else:
                 log(f"  {scenario.name:<18} not available: {why}")
         memory = []
@@ -467,36 +517,64 @@ class Session:
             self.login()
             before_baseline = self._baseline()
             for scenario, path, probe_s in ready:
-                results[scenario.name]["runs"].append(
-                    self._scenario(scenario, path, number, probe_s)
-                )
-                after_baseline = self._baseline()
-                run = results[scenario.name]["runs"][-1]
-                run["baseline_rps"] = (before_baseline.rps + after_baseline.rps) / 2
-                run["ratio"] = run["rps"] / run["baseline_rps"]
-                log(
-                    f"  pass {number} {scenario.name:<18} {run['rps']:>8.1f} req/s  "
-                    f"baseline {run['baseline_rps']:>7.1f}  ratio {run['ratio']:.3f}  "
-                    f"p99 {run['latency_ms']['p99']:.1f} ms  failed {run['failed']}  "
-                    f"connections {run['connections']}"
-                )
-                before_baseline = after_baseline
+                # The app first, then each peer the scenario has, each run
+                # followed by a baseline run; the peers' order flips every pass.
+                runs = [(results[scenario.name], scenario.name, self.app, probe_s)]
+                peers = results[scenario.name].get("peers", {})
+                names = [name for name, entry in peers.items() if entry["available"]]
+                if number <= passes - self.settings.peer_passes:
+                    names = []
+                for name in names if number % 2 else names[::-1]:
+                    label = f"{scenario.name}@{name}"
+                    runs.append((peers[name], label, self.peers[name], peers[name]["probe_s"]))
+                for entry, label, server, latency_s in runs:
+                    run = self._scenario(scenario, path, number, latency_s, server)
+                    after_baseline = self._baseline()
+                    run["baseline_rps"] = (before_baseline.rps + after_baseline.rps) / 2
+                    run["ratio"] = run["rps"] / run["baseline_rps"]
+                    entry["runs"].append(run)
+                    log(
+                        f"  pass {number} {label:<26} {run['rps']:>8.1f} req/s  "
+                        f"baseline {run['baseline_rps']:>7.1f}  ratio {run['ratio']:.3f}  "
+                        f"p99 {run['latency_ms']['p99']:.1f} ms  failed {run['failed']}  "
+                        f"connections {run['connections']}"
+                    )
+                    before_baseline = after_baseline
             memory.append(
                 {
                     "app": self.app.worker_rss_mib(),
                     "baseline": self.baseline.worker_rss_mib(),
+                    "peers": {name: peer.worker_rss_mib() for name, peer in self.peers.items()},
                 }
             )
         return {"scenarios": results, "memory": memory}
+
+    def _probe_peers(self, scenario: Scenario, path: str) -> dict:
+        """Each peer's answer to ``path``: a peer that does not answer 200 is not measured."""
+        entries = {}
+        for name, peer in self.peers.items():
+            status, seconds = self.probe(scenario, path, peer)
+            why = None if status == 200 else f"{scenario.method} {path} answers {status}"
+            if why:
+                log(f"  {scenario.name}@{name} not available: {why}")
+            entries[name] = {"available": why is None, "why": why, "probe_s": seconds, "runs": []}
+        return entries
 
     def _baseline(self) -> Measurement:
         measured, _ = self.measure(self.baseline, "/")
         return measured
 
-    def _scenario(self, scenario: Scenario, path: str, number: int, probe_s: float) -> dict:
+    def _scenario(
+        self,
+        scenario: Scenario,
+        path: str,
+        number: int,
+        probe_s: float,
+        server: Gunicorn | None = None,
+    ) -> dict:
         ledger = StockLedger(self.url, self.fx) if scenario.method == "POST" else None
         before = ledger.snapshot() if ledger else None
-        measured, warmup = self.measure(self.app, path, scenario, latency_s=probe_s)
+        measured, warmup = self.measure(server or self.app, path, scenario, latency_s=probe_s)
         run = {"pass": number, **asdict(measured), "failed": measured.failed}
         if ledger is not None:
             created = sum(m.statuses.get(201, 0) for m in (measured, warmup) if m is not None)
@@ -576,6 +654,8 @@ def run(settings: Settings) -> dict:
     """The whole benchmark; returns the results document."""
     started = time.monotonic()
     scenarios = [s for s in SCENARIOS if settings.only is None or s.name in settings.only]
+    with_peers = settings.peer_passes > 0 and any(s.peers for s in scenarios)
+    peer_names = list(PEERS) if with_peers else []
     url = settings.database_url or default_url(settings.size)
     results = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -590,8 +670,13 @@ def run(settings: Settings) -> dict:
             "wrk_threads": WRK_THREADS,
             "workers": WORKERS,
             "passes": settings.passes,
+            "peers": {name: PEERS[name] for name in peer_names},
+            "peer_passes": min(settings.peer_passes, settings.passes) if peer_names else 0,
         },
-        "scenarios": [asdict(s) | {"target_text": s.target_text()} for s in scenarios],
+        "scenarios": [
+            asdict(s) | {"target_text": s.target_text(), "peer_target_text": s.peer_target_text()}
+            for s in scenarios
+        ],
     }
     log(f"seed: {settings.size.products:,} products, {settings.size.orders:,} orders")
     seed_started = time.monotonic()
@@ -603,11 +688,19 @@ def run(settings: Settings) -> dict:
     log(f"  median {results['startup']['median_s']:.3f} s")
 
     baseline = baseline_server(WORK / "logs" / "baseline.log").start()
+    peers = {}
     try:
+        for name in peer_names:  # on the main seed only: they have no scaling curve
+            log(f"peer: {PEERS[name]} (bench/peers/{name}.py)")
+            peers[name] = peer_server(name, run_url, WORK / "logs" / f"{name}.log").start()
         log(f"main: {len(scenarios)} scenarios x {settings.passes} passes, interleaved")
-        main = Session(settings, baseline, settings.size, run_url).run(
-            scenarios, passes=settings.passes
-        )
+        try:
+            main = Session(settings, baseline, settings.size, run_url, peers).run(
+                scenarios, passes=settings.passes
+            )
+        finally:
+            for peer in peers.values():
+                peer.stop()
         results["main"] = main
         results["scaling"] = {
             settings.size.products: {
@@ -642,6 +735,19 @@ def _sizes(text_value: str) -> list[int]:
     return [int(part) for part in text_value.replace("_", "").split(",") if part.strip()]
 
 
+def _peer_passes(text_value: str) -> int:
+    """BENCH_PEERS: a number of passes, or a switch (on: the last pass only)."""
+    word = text_value.strip().lower()
+    switch = {"on": 1, "true": 1, "yes": 1, "off": 0, "false": 0, "no": 0}
+    if word in switch:
+        return switch[word]
+    if not word.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"BENCH_PEERS must be a number or on/off, not {text_value!r}"
+        )
+    return int(word)
+
+
 def main() -> None:
     """Run the benchmark and write the results, the Markdown and the chart."""
     env = os.environ.get
@@ -654,6 +760,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=int(env("BENCH_CONNECTIONS") or 32))
     parser.add_argument("--scaling", default=env("BENCH_SCALING", "10000,100000"))
     parser.add_argument("--only", default=env("BENCH_ONLY") or None)
+    parser.add_argument(
+        "--peers",
+        type=_peer_passes,
+        default=_peer_passes(env("BENCH_PEERS") or "1"),
+        help="passes that also measure the FastAPI peers (0 or off: none; on: 1)",
+    )
     parser.add_argument("--docs", default=str(ROOT / "docs"), help="where benchmarks.md goes")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -666,6 +778,7 @@ def main() -> None:
         connections=args.connections,
         scaling=_sizes(args.scaling),
         only=set(args.only.split(",")) if args.only else None,
+        peer_passes=args.peers,
     )
     # Through JSON first, so the report reads exactly what the file holds.
     results = json.loads(json.dumps(run(settings)))

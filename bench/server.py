@@ -1,10 +1,11 @@
-"""The processes under test: the app under gunicorn as in production, and the baseline.
+"""The processes under test: the app under gunicorn as in production, the baseline, the peers.
 
-Both run on loopback with two sync workers. The app is started exactly as the
-Dockerfile starts it (``gunicorn --config gunicorn.conf.py wsgi:app``) with a
-production environment: generated secrets, rate limits on with a ceiling the
-benchmark cannot reach, request logging, CORS and metrics on. Its log goes to a
-file, so the terminal shows the benchmark and the log stays inspectable.
+The app and the baseline run on loopback with two sync workers, the FastAPI
+peers (``bench/peers/``) with two of uvicorn's. The app is started exactly as
+the Dockerfile starts it (``gunicorn --config gunicorn.conf.py wsgi:app``) with
+a production environment: generated secrets, rate limits on with a ceiling the
+benchmark cannot reach, request logging, CORS and metrics on. Logs go to files,
+so the terminal shows the benchmark and the logs stay inspectable.
 """
 
 import os
@@ -173,7 +174,8 @@ def baseline_server(log_path: Path) -> Gunicorn:
     """The bare-Flask baseline, two sync workers and gunicorn's defaults otherwise.
 
     Started from bench/, so the project's gunicorn.conf.py (which gunicorn reads
-    from the working directory by default) does not apply to it.
+    from the working directory by default) does not apply to it; the control
+    socket is off all the same, as that file has it.
     """
     env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
     port = free_port()
@@ -185,12 +187,52 @@ def baseline_server(log_path: Path) -> Gunicorn:
             str(WORKERS),
             "--bind",
             f"127.0.0.1:{port}",
+            "--no-control-socket",  # see peer_server
             "baseline_app:app",
         ],
         env=env,
         cwd=BENCH,
         log_path=log_path,
         health_path="/",
+        port=port,
+    )
+
+
+# The FastAPI peers (bench/peers/): module under bench/, and a name for the tables.
+PEERS = {"fastapi_sync": "FastAPI sync", "fastapi_async": "FastAPI async"}
+
+
+def peer_server(name: str, database_url: str, log_path: Path) -> Gunicorn:
+    """A FastAPI peer as its documentation deploys it: gunicorn, uvicorn's worker class.
+
+    As many workers as the app, on the app's database (the async peer turns a
+    SQLite URL into aiosqlite's itself). Started from bench/ like the baseline,
+    so the project's gunicorn.conf.py does not apply; the access log is on, as
+    the app's request log is.
+    """
+    env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+    port = free_port()
+    return Gunicorn(
+        name=name,
+        argv=[
+            str(BIN / "gunicorn"),
+            "--workers",
+            str(WORKERS),
+            "--worker-class",
+            "uvicorn_worker.UvicornWorker",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--access-logfile",
+            "-",
+            # gunicorn's control socket defaults to one path per user, which every
+            # other gunicorn on the machine would share.
+            "--no-control-socket",
+            f"peers.{name}:app",
+        ],
+        env={**env, "DATABASE_URL": database_url, "PYTHONDONTWRITEBYTECODE": "1"},
+        cwd=BENCH,
+        log_path=log_path,
+        health_path="/health",
         port=port,
     )
 
