@@ -229,20 +229,22 @@ def update_product(
 def delete_product(
     *,
     product_id: int,
-    images: "ImageStore",
     expected_version: frozenset[int] | None = None,
+    images: "ImageStore | None" = None,
 ) -> None:
     """Soft-delete a product: it answers 404 and leaves listings, orders keep it.
 
     Its picture's file goes too, from ``images``, once the deletion has
-    committed and unless another live product shows the same picture.
+    committed and unless another live product shows the same picture. Without
+    ``images`` the file stays until ``sweep_unused`` (``flask sweep-images``).
     """
     product = get_product(product_id)
     check_version(product, expected_version, entity="Product")
     picture = (product.image_sha256, product.image_type)
     with transaction():
         product.deleted_at = utcnow()
-    images.discard_unused(*picture)
+    if images is not None:
+        images.discard_unused(*picture)
 
 
 MAX_BULK = 500
@@ -269,7 +271,9 @@ def create_products(*, items: list[dict]) -> list[Product]:
     return products
 
 
-def delete_products(*, ids: list[int], images: "ImageStore") -> tuple[list[int], list[int]]:
+def delete_products(
+    *, ids: list[int], images: "ImageStore | None" = None
+) -> tuple[list[int], list[int]]:
     """Soft-delete the live products among ``ids``; return (deleted ids, ids not found).
 
     Their pictures' files go as ``delete_product`` removes one.
@@ -284,7 +288,8 @@ def delete_products(*, ids: list[int], images: "ImageStore") -> tuple[list[int],
             .returning(Product.id, Product.image_sha256, Product.image_type)
             .execution_options(synchronize_session=False)
         ).all()
-    for picture in {(row.image_sha256, row.image_type) for row in deleted}:
-        images.discard_unused(*picture)
+    if images is not None:
+        for picture in {(row.image_sha256, row.image_type) for row in deleted}:
+            images.discard_unused(*picture)
     found = {row.id for row in deleted}
     return sorted(found), [product_id for product_id in wanted if product_id not in found]
