@@ -91,10 +91,10 @@ def _settings_module():
 def _refuse_unsafe_settings(server) -> None:
     """Stop, in one log line naming the setting, when the app would refuse to start.
 
-    The same check as ``create_app``'s, on the same environment (and ``.env``),
-    made once, before any worker is forked: otherwise every worker would fail
-    on its own. A setting only the app itself checks (a malformed rate limit)
-    still stops the workers, each with one line (``wsgi.py``), and then gunicorn.
+    The settings ``create_app`` reads, from the same environment (and ``.env``),
+    checked once, before any worker is forked: otherwise every worker would fail
+    on its own, each with its line (``wsgi.py``), and gunicorn 27 adds a
+    traceback of its own when two of them fail at the same moment.
     """
     settings = _settings_module()
     try:

@@ -4,8 +4,10 @@ import math
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
+from limits import RateLimitItem, parse_many
 
 ENVIRONMENTS = ("development", "testing", "production")
 # Development-only signing keys: production refuses to start with either.
@@ -43,6 +45,46 @@ def _number(environ, name: str, default: float, cast=int, *, minimum: float | No
     if minimum is not None and not minimum <= number < math.inf:
         raise ConfigError(f"{name} must be a finite number of at least {minimum}, got {value!r}")
     return number
+
+
+def rate_limits(setting: str, value: str) -> list[RateLimitItem]:
+    """The limits in ``value``: ``300 per minute``, or several (``5/second; 300/minute``).
+
+    A malformed value stops the app at startup rather than leaving it unlimited.
+    """
+    try:
+        return parse_many(value)
+    except ValueError:
+        raise ConfigError(
+            f"{setting}: {value!r} is not a rate limit like '300 per minute'"
+        ) from None
+
+
+def check_origin(origin: str) -> str:
+    """Return ``origin`` if it is ``*`` or a bare ``scheme://host[:port]``, else refuse it.
+
+    flask-cors compares literal origins exactly and treats strings with regex
+    characters as patterns, so a path, a trailing slash or a wildcard
+    subdomain would silently never match, or match too much.
+    """
+    if origin == "*":
+        return origin
+    parts = urlsplit(origin)
+    try:
+        parts.port  # noqa: B018 (raises on a malformed port)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "*" in origin
+        or origin != f"{parts.scheme}://{parts.netloc}"
+    ):
+        raise ConfigError(
+            f"CORS_ORIGINS: {origin!r} is not an origin like https://shop.example.com"
+        )
+    return origin
 
 
 def normalize_database_url(url: str) -> str:
@@ -130,6 +172,12 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
             environ, "PAGE_COUNT_CACHE_SECONDS", PAGE_COUNT_CACHE_SECONDS, float, minimum=0
         ),
     }
+    # Checked here, where every setting is read (and gunicorn's master reads
+    # them before it starts a worker), not only once the app is built.
+    for setting in ("RATELIMIT_DEFAULT", "RATELIMIT_LOGIN"):
+        rate_limits(setting, settings[setting])
+    for origin in settings["CORS_ORIGINS"]:
+        check_origin(origin)
     if app_env == "testing":
         # Cheap hashes keep the suite fast; the algorithm is the same.
         settings.update(ARGON2_TIME_COST=1, ARGON2_MEMORY_KIB=64)

@@ -5,12 +5,12 @@ mode is off. Preflight ``OPTIONS`` requests are answered by flask-cors; the
 headers a browser client needs to read are exposed.
 """
 
-from urllib.parse import urlsplit
-
 from flask import request
 from flask_cors import CORS
 
-from api.config import ConfigError
+# Checked with the other settings (``settings_from_env``), and again here for an
+# app built with its own ``CORS_ORIGINS``.
+from api.config import check_origin
 
 ALLOWED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 ALLOWED_HEADERS = [
@@ -35,33 +35,6 @@ EXPOSED_HEADERS = [
 ]
 # How long a browser may cache a preflight answer (Chromium caps it at 2 hours).
 PREFLIGHT_MAX_AGE = 600
-
-
-def check_origin(origin: str) -> str:
-    """Return ``origin`` if it is ``*`` or a bare ``scheme://host[:port]``, else refuse it.
-
-    flask-cors compares literal origins exactly and treats strings with regex
-    characters as patterns, so a path, a trailing slash or a wildcard
-    subdomain would silently never match, or match too much.
-    """
-    if origin == "*":
-        return origin
-    parts = urlsplit(origin)
-    try:
-        parts.port  # noqa: B018 (raises on a malformed port)
-    except ValueError:
-        parts = None
-    if (
-        parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or "*" in origin
-        or origin != f"{parts.scheme}://{parts.netloc}"
-    ):
-        raise ConfigError(
-            f"CORS_ORIGINS: {origin!r} is not an origin like https://shop.example.com"
-        )
-    return origin
 
 
 def _is_preflight() -> bool:

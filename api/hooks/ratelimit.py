@@ -32,10 +32,10 @@ from flask import Flask, current_app, g, request
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
-from limits import RateLimitItem, parse_many
+from limits import RateLimitItem
 from limits.storage import RedisStorage, storage_from_string
 
-from api.config import ConfigError
+from api.config import rate_limits
 from api.errors import ApiProblem
 
 DEFAULT_LIMIT = "RATELIMIT_DEFAULT"
@@ -140,16 +140,8 @@ class Rule(NamedTuple):
 
 
 def parse_limits(config, setting: str) -> tuple[RateLimitItem, ...]:
-    """The limits in ``config[setting]``: ``300 per minute``, or several (``5/second; 300/minute``).
-
-    A malformed value stops the app at startup rather than leaving it unlimited.
-    """
-    try:
-        limits = parse_many(config[setting])
-    except ValueError:
-        raise ConfigError(
-            f"{setting}: {config[setting]!r} is not a rate limit like '300 per minute'"
-        ) from None
+    """The limits in ``config[setting]`` (``api.config.rate_limits``), smallest window first."""
+    limits = rate_limits(setting, config[setting])
     return tuple(sorted(limits, key=lambda limit: limit.get_expiry()))
 
 

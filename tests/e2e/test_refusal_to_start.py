@@ -1,9 +1,8 @@
 """Refusing to start: one line naming the setting, and a non-zero exit status.
 
-From gunicorn (its master checks the settings before any worker starts; a
-setting only the app's factory checks stops the workers and then the master)
-and from every ``flask --app wsgi`` command. A traceback there would bury the
-one line that matters.
+From gunicorn (its master checks the settings before any worker starts) and
+from every ``flask --app wsgi`` command. A traceback there would bury the one
+line that matters.
 """
 
 import os
@@ -75,19 +74,26 @@ def test_gunicorn_refuses_unsafe_production_settings_in_one_line(unsafe_env):
     assert "Booting worker" not in result.stderr  # refused before any worker started
 
 
-def test_gunicorn_stops_on_a_setting_only_the_app_checks(unsafe_env):
-    # A malformed rate limit is found when the app is built, in each worker:
-    # one line from each, and the master stops instead of starting new ones.
-    env = {**unsafe_env, "SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40}
-    env["RATELIMIT_DEFAULT"] = "lots"
+MALFORMED = {
+    "RATELIMIT_DEFAULT": ("lots", "'lots' is not a rate limit"),
+    "CORS_ORIGINS": ("https://shop.example.com/", "is not an origin"),
+    "MAX_IMAGE_PIXELS": ("many", "must be a number"),
+}
+
+
+@pytest.mark.parametrize("setting", MALFORMED)
+def test_gunicorn_refuses_a_malformed_setting_in_one_line_before_any_worker(unsafe_env, setting):
+    value, message = MALFORMED[setting]
+    env = {**unsafe_env, "SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40, setting: value}
 
     result = gunicorn(env)
 
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr
-    refusals = {line for line in result.stderr.splitlines() if "RATELIMIT_DEFAULT" in line}
+    refusals = [line for line in result.stderr.splitlines() if setting in line]
     assert len(refusals) == 1, result.stderr
-    assert "'lots' is not a rate limit" in refusals.pop()
+    assert message in refusals[0]
+    assert "Booting worker" not in result.stderr
 
 
 # Every command of ``flask --app wsgi``, with what it needs to get as far as loading the app.

@@ -127,6 +127,21 @@ def test_a_count_or_size_setting_out_of_range_is_refused_by_name(name, value):
         settings(**{name: value})
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RATELIMIT_DEFAULT", "lots"),
+        ("RATELIMIT_LOGIN", "10 per fortnight"),
+        ("CORS_ORIGINS", "https://shop.example.com/"),
+        ("CORS_ORIGINS", "https://ok.example, *.example.com"),
+    ],
+)
+def test_a_malformed_limit_or_origin_is_refused_with_the_other_settings(name, value):
+    # Here, not only when the app is built: gunicorn's master reads the settings alone.
+    with pytest.raises(ConfigError, match=name):
+        settings(**{name: value})
+
+
 @pytest.mark.parametrize("value", ["false", "False", "0", "no", "off"])
 def test_rate_limiting_can_be_switched_off(value):
     assert settings(RATELIMIT_ENABLED=value)["RATELIMIT_ENABLED"] is False
