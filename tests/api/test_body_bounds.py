@@ -113,3 +113,99 @@ def test_brackets_inside_strings_do_not_count(client, admin_headers):
 )
 def test_json_depth_counts_containers_outside_strings(document, depth):
     assert json_depth(document) == depth
+
+
+# --- Size, however the body is framed ------------------------------------------------------
+
+
+def send_chunked(client, method: str, url: str, data: bytes, **kwargs):
+    """Send ``data`` as a server hands on a chunked body: no ``Content-Length``, input terminated.
+
+    gunicorn decodes the chunks itself and sets ``wsgi.input_terminated``; the
+    app sees a stream whose length it can only learn by reading it.
+    """
+    headers = {"Transfer-Encoding": "chunked", **kwargs.pop("headers", {})}
+    return client.open(
+        url,
+        method=method,
+        data=data,
+        headers=headers,
+        environ_overrides={"wsgi.input_terminated": True},
+        **kwargs,
+    )
+
+
+def padded_product(size: int, sku: str = "CHUNK-1") -> bytes:
+    """A valid product body of exactly ``size`` bytes: its JSON, then spaces."""
+    text = json.dumps({**PRODUCT, "sku": sku}).encode()
+    return text + b" " * (size - len(text))
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_not_cut_and_parsed(client, admin_headers, app):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+
+    response = send_chunked(
+        client,
+        "POST",
+        "/api/v1/products",
+        padded_product(limit + 2_500_000),
+        content_type="application/json",
+        headers=admin_headers,
+    )
+
+    assert_problem(response, 413)
+    assert client.get("/api/v1/products").get_json()["total"] == 0
+
+
+@pytest.mark.parametrize(("extra", "status"), [(0, 201), (1, 413)])
+def test_a_chunked_body_of_exactly_the_limit_is_read_whole(
+    client, admin_headers, app, extra, status
+):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+
+    response = send_chunked(
+        client,
+        "POST",
+        "/api/v1/products",
+        padded_product(limit + extra),
+        content_type="application/json",
+        headers=admin_headers,
+    )
+
+    assert response.status_code == status, response.get_data(as_text=True)
+
+
+def test_a_small_chunked_body_is_accepted(client, admin_headers):
+    response = send_chunked(
+        client,
+        "POST",
+        "/api/v1/products",
+        json.dumps(PRODUCT).encode(),
+        content_type="application/json",
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 201, response.get_data(as_text=True)
+
+
+def test_a_chunked_upload_over_its_limit_is_a_413(client, admin_headers, app, make_product):
+    product_id = make_product()
+    limit = int(app.config["MAX_UPLOAD_MB"] * 1024 * 1024)
+    boundary = "chunked-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    image = b"\x89PNG\r\n\x1a\n" + b"\x00" * (limit + 200_000)
+
+    response = send_chunked(
+        client,
+        "PUT",
+        f"/api/v1/products/{product_id}/image",
+        head + image + f"\r\n--{boundary}--\r\n".encode(),
+        content_type=f"multipart/form-data; boundary={boundary}",
+        headers=admin_headers,
+    )
+
+    assert_problem(response, 413)
+    assert "image" not in client.get(f"/api/v1/products/{product_id}").get_json()["_links"]
