@@ -29,6 +29,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeEngine
 
 from models.errors import ConflictError, PreconditionFailedError
 
@@ -261,9 +262,13 @@ class Ordering:
         value = getattr(row, self.sorts[sort.lstrip("-")].key) if sort else None
         return value, getattr(row, self.tiebreak.key)
 
-    def value_type(self, sort: str | None) -> type | None:
-        """The Python type of a position's sort value under ``sort`` (None when sorted by id)."""
-        return self.sorts[sort.lstrip("-")].type.python_type if sort else None
+    def column_type(self, sort: str | None) -> TypeEngine | None:
+        """The column type of a position's sort value under ``sort`` (None when sorted by id).
+
+        A position that comes from a client (a cursor) is checked against it:
+        a value the column cannot hold would fail in the database, not match.
+        """
+        return self.sorts[sort.lstrip("-")].type if sort else None
 
 
 def read_row(statement, **params) -> Row | None:
