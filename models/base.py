@@ -79,13 +79,25 @@ class TimestampedMixin:
         return {"version_id_col": cls.__table__.c.version}
 
 
+# Session.info key: the object whose version the writes of this session are conditional on.
+_PRECONDITION = "storefront.precondition"
+
+
 def check_version(obj, expected: frozenset[int] | None, *, entity: str) -> None:
     """Refuse to change ``obj`` unless it is at one of the ``expected`` versions.
 
-    ``None`` means the client stated no precondition (no ``If-Match``).
+    ``None`` means the client stated no precondition (no ``If-Match``). The
+    version can still move on between this check and the commit, when another
+    request writes first; the UPDATE's own version check (``version_id_col``)
+    then fails, and ``transaction`` answers that with the same precondition
+    failure, so a client that sent ``If-Match`` learns its version is stale
+    whichever of the two checks noticed.
     """
-    if expected is not None and obj.version not in expected:
+    if expected is None:
+        return
+    if obj.version not in expected:
         raise PreconditionFailedError(entity, obj.id, obj.version)
+    db.session.info[_PRECONDITION] = (entity, obj)
 
 
 class SoftDeleteMixin:
@@ -105,7 +117,9 @@ def transaction(*, conflict: str = "The change conflicts with existing data") ->
 
     A unique or check constraint that the database refuses becomes a
     ``ConflictError`` carrying ``conflict``: the database's own message names
-    tables and columns and is never shown to a client.
+    tables and columns and is never shown to a client. A version another
+    request committed first is a ``PreconditionFailedError`` when the client
+    named the version it edited (``check_version``), else a ``ConflictError``.
     """
     try:
         yield
@@ -115,12 +129,27 @@ def transaction(*, conflict: str = "The change conflicts with existing data") ->
         raise ConflictError(conflict) from error
     except StaleDataError as error:
         db.session.rollback()
+        guarded = db.session.info.pop(_PRECONDITION, None)
+        if guarded is not None:
+            entity, obj = guarded
+            raise PreconditionFailedError(entity, obj.id, _current_version(obj)) from error
+        # No precondition was stated, so none failed: two writes conflicted.
         raise ConflictError(
             "The object was changed by another request; reload it and retry"
         ) from error
     except BaseException:
         db.session.rollback()
         raise
+    finally:
+        db.session.info.pop(_PRECONDITION, None)
+
+
+def _current_version(obj) -> int | None:
+    """The committed version of ``obj`` (the rollback expired it: this reads it again)."""
+    try:
+        return obj.version
+    except SQLAlchemyError:
+        return None
 
 
 class unicode_lower(FunctionElement):  # noqa: N801 (reads as the SQL function it is)
