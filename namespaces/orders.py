@@ -52,7 +52,8 @@ OrderInput = ns.model(
             required=True,
             min_items=1,
             max_items=MAX_ITEMS,
-            description="What to buy; the same product twice is one line",
+            description="What to buy; the same product twice is one line, and its quantities "
+            f"add up to at most {MAX_QUANTITY:,} (else a 409)",
         ),
     },
     strict=True,
@@ -129,7 +130,8 @@ class OrderList(Resource):
         409,
         429,
         d404="A product does not exist (the detail names it)",
-        d409="Not enough stock (the detail names the product and what is left), "
+        d409="Not enough stock (the detail names the product and what is left), lines of "
+        f"one product adding up to more than {MAX_QUANTITY:,} (the detail names it), "
         "or the Idempotency-Key was used with another body",
     )
     @ns.response(201, "Placed", Order)

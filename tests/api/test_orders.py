@@ -7,7 +7,8 @@ from sqlalchemy import func, select, update
 
 from models import IdempotencyKey, Order, Product, db
 from models.base import utcnow
-from models.product import get_product
+from models.order import MAX_ITEMS, MAX_QUANTITY
+from models.product import MAX_STOCK, get_product
 from tests.conftest import bearer
 
 ORDERS = "/api/v1/orders"
@@ -112,6 +113,37 @@ def test_short_stock_is_a_409_naming_the_product_and_what_is_left(place, make_pr
     assert "1 available" in detail
     assert (stock(in_app, mug), stock(in_app, pen)) == (5, 1)
     assert order_count(in_app) == 0
+
+
+@pytest.mark.parametrize(
+    ("lines", "status"),
+    [
+        ([MAX_QUANTITY // 2, MAX_QUANTITY // 2], 201),
+        ([MAX_QUANTITY // 2, MAX_QUANTITY // 2 + 1], 409),
+        ([MAX_QUANTITY] * (MAX_ITEMS - 1), 409),
+    ],
+    ids=["exactly the cap", "one past the cap", "every other line full"],
+)
+def test_lines_of_one_product_merge_within_the_per_line_cap(
+    place, make_product, in_app, lines, status
+):
+    # Each line is within the schema's maximum; only their sum can break it,
+    # which no schema can say, so it is a 409 naming the product and the cap.
+    mug = make_product(stock=MAX_STOCK)
+    other = make_product(stock=5)
+
+    response = place((other, 1), *[(mug, quantity) for quantity in lines])
+
+    assert response.status_code == status, response.get_data(as_text=True)
+    if status == 409:
+        detail = response.get_json()["detail"]
+        assert f"product {mug}" in detail
+        assert f"{MAX_QUANTITY:,}" in detail
+        assert (stock(in_app, mug), stock(in_app, other)) == (MAX_STOCK, 5)
+        assert order_count(in_app) == 0
+    else:
+        items = response.get_json()["items"]
+        assert [i["quantity"] for i in items if i["product_id"] == mug] == [MAX_QUANTITY]
 
 
 @pytest.mark.parametrize(
