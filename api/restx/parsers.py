@@ -14,6 +14,8 @@ from api.errors import ApiProblem
 from api.restx.fields import NO_CONTROL
 
 _NO_CONTROL = re.compile(NO_CONTROL)
+# [0-9], not \d: \d matches the digits of every script.
+_INTEGER = re.compile("-?[0-9]+")
 
 
 class OutOfBoundsError(ValueError):
@@ -47,13 +49,25 @@ def make_parser() -> reqparse.RequestParser:
 
 
 def bounded_int(low: int, high: int):
-    """An integer query type with inclusive bounds, documented in the spec."""
+    """An integer query type with inclusive bounds, documented in the spec.
+
+    An integer is ASCII digits with an optional leading ``-``, nothing else:
+    ``int()`` would also take ``1_000``, ``+5``, surrounding spaces and the
+    digits of other scripts (a full-width one, U+FF11), none of which the
+    spec's ``integer`` means (a 400). A negative number is well-typed, so below
+    ``low`` it is a 422.
+    """
 
     def parse(value):
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise ValueError("must be an integer") from None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value  # a default, not client text
+        elif isinstance(value, str) and _INTEGER.fullmatch(value):
+            try:
+                number = int(value)
+            except ValueError:  # more digits than int() converts: far out of any bound
+                raise OutOfBoundsError(f"must be between {low} and {high}") from None
+        else:
+            raise ValueError("must be an integer")
         if not low <= number <= high:
             raise OutOfBoundsError(f"must be between {low} and {high}")
         return number
