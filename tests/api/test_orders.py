@@ -275,6 +275,7 @@ def test_malformed_keys_are_rejected(place, make_product, in_app, key, status):
 
     assert response.status_code == status
     assert "Idempotency-Key" in response.get_json()["errors"]
+    assert response.get_json()["detail"] == "Invalid header"
     assert order_count(in_app) == 0
 
 
