@@ -158,6 +158,7 @@ def _snapshot(order: Order) -> dict:
         "id": order.id,
         "user_id": order.user_id,
         "status": order.status,
+        "version": order.version,
         "total_cents": order.total_cents,
         "items": [
             {
@@ -183,6 +184,8 @@ def _from_snapshot(text: str) -> SimpleNamespace:
         id=data["id"],
         user_id=data["user_id"],
         status=data["status"],
+        # Receipts from before versions were kept: an order is placed at version 1.
+        version=data.get("version", 1),
         total_cents=data["total_cents"],
         items=[
             SimpleNamespace(

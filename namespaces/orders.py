@@ -6,7 +6,13 @@ from flask_restx import fields
 
 from api.auth import auth_required
 from api.errors import BODY_PROBLEMS, problems
-from api.http.conditional import conditional_read, conditional_write, expected_version, tagged
+from api.http.conditional import (
+    conditional_read,
+    conditional_write,
+    etag,
+    expected_version,
+    tagged,
+)
 from api.http.negotiation import CSV, XML, produces
 from api.http.pagination import page_of, page_parser
 from api.restx.base import Resource
@@ -134,7 +140,15 @@ class OrderList(Resource):
         f"one product adding up to more than {MAX_QUANTITY:,} (the detail names it), "
         "or the Idempotency-Key was used with another body",
     )
-    @ns.response(201, "Placed", Order)
+    @ns.response(
+        201,
+        "Placed",
+        Order,
+        headers={
+            "ETag": "The order's version, as GET /orders/{order_id} sends it (a replay's is "
+            "that of the order as first placed)"
+        },
+    )
     def post(self):
         """Place an order: every item or none; stock is taken in the same transaction.
 
@@ -150,7 +164,9 @@ class OrderList(Resource):
             items=ns.payload["items"],
             idempotency_key=key,
         )
-        return marshal(placed.order, Order), 201, {"Location": order_location(placed.order.id)}
+        order = placed.order
+        headers = {"Location": order_location(order.id), "ETag": f'"{etag(order)}"'}
+        return marshal(order, Order), 201, headers
 
 
 @ns.route(id_route("order_id"))
