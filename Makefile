@@ -6,7 +6,7 @@ FLASK  := $(BIN)/flask --app wsgi
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run dev test test-postgres lint spec-check breaking-check check export sdk assets clean
+.PHONY: run dev test test-postgres fuzz lint spec-check breaking-check check export sdk assets clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ test: $(VENV)/.dev $(NODE_TOOLS)
 ## test-postgres: the whole suite against the local PostgreSQL
 test-postgres: $(VENV)/.dev $(NODE_TOOLS)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} $(BIN)/pytest
+
+## fuzz: fuzz every parser of client input for FUZZ_SECONDS each (default 300); failing inputs in build/fuzz/
+FUZZ_SECONDS ?= 300
+fuzz: $(VENV)/.dev
+	$(BIN)/python -m fuzz.run --seconds $(FUZZ_SECONDS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -1,7 +1,9 @@
-"""The Flask application class and its session interface, as ``create_app`` builds them."""
+"""The Flask application and request classes and the session interface ``create_app`` uses."""
 
 from flask import Flask
 from flask.sessions import SessionInterface
+
+from api.http.bodies import BodyRequest
 
 
 class NoCookieSessions(SessionInterface):
@@ -30,6 +32,8 @@ class StorefrontFlask(Flask):
     """
 
     _SYNC_MEMO_SIZE = 1024
+    # Bodies bounded in nesting and size before anything parses them.
+    request_class = BodyRequest
 
     def ensure_sync(self, func):
         """``Flask.ensure_sync``, memoised per function."""

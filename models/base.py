@@ -29,6 +29,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeEngine
 
 from models.errors import ConflictError, PreconditionFailedError
 
@@ -78,13 +79,25 @@ class TimestampedMixin:
         return {"version_id_col": cls.__table__.c.version}
 
 
+# Session.info key: the object whose version the writes of this session are conditional on.
+_PRECONDITION = "storefront.precondition"
+
+
 def check_version(obj, expected: frozenset[int] | None, *, entity: str) -> None:
     """Refuse to change ``obj`` unless it is at one of the ``expected`` versions.
 
-    ``None`` means the client stated no precondition (no ``If-Match``).
+    ``None`` means the client stated no precondition (no ``If-Match``). The
+    version can still move on between this check and the commit, when another
+    request writes first; the UPDATE's own version check (``version_id_col``)
+    then fails, and ``transaction`` answers that with the same precondition
+    failure, so a client that sent ``If-Match`` learns its version is stale
+    whichever of the two checks noticed.
     """
-    if expected is not None and obj.version not in expected:
+    if expected is None:
+        return
+    if obj.version not in expected:
         raise PreconditionFailedError(entity, obj.id, obj.version)
+    db.session.info[_PRECONDITION] = (entity, obj)
 
 
 class SoftDeleteMixin:
@@ -104,7 +117,9 @@ def transaction(*, conflict: str = "The change conflicts with existing data") ->
 
     A unique or check constraint that the database refuses becomes a
     ``ConflictError`` carrying ``conflict``: the database's own message names
-    tables and columns and is never shown to a client.
+    tables and columns and is never shown to a client. A version another
+    request committed first is a ``PreconditionFailedError`` when the client
+    named the version it edited (``check_version``), else a ``ConflictError``.
     """
     try:
         yield
@@ -114,12 +129,27 @@ def transaction(*, conflict: str = "The change conflicts with existing data") ->
         raise ConflictError(conflict) from error
     except StaleDataError as error:
         db.session.rollback()
+        guarded = db.session.info.pop(_PRECONDITION, None)
+        if guarded is not None:
+            entity, obj = guarded
+            raise PreconditionFailedError(entity, obj.id, _current_version(obj)) from error
+        # No precondition was stated, so none failed: two writes conflicted.
         raise ConflictError(
             "The object was changed by another request; reload it and retry"
         ) from error
     except BaseException:
         db.session.rollback()
         raise
+    finally:
+        db.session.info.pop(_PRECONDITION, None)
+
+
+def _current_version(obj) -> int | None:
+    """The committed version of ``obj`` (the rollback expired it: this reads it again)."""
+    try:
+        return obj.version
+    except SQLAlchemyError:
+        return None
 
 
 class unicode_lower(FunctionElement):  # noqa: N801 (reads as the SQL function it is)
@@ -261,9 +291,13 @@ class Ordering:
         value = getattr(row, self.sorts[sort.lstrip("-")].key) if sort else None
         return value, getattr(row, self.tiebreak.key)
 
-    def value_type(self, sort: str | None) -> type | None:
-        """The Python type of a position's sort value under ``sort`` (None when sorted by id)."""
-        return self.sorts[sort.lstrip("-")].type.python_type if sort else None
+    def column_type(self, sort: str | None) -> TypeEngine | None:
+        """The column type of a position's sort value under ``sort`` (None when sorted by id).
+
+        A position that comes from a client (a cursor) is checked against it:
+        a value the column cannot hold would fail in the database, not match.
+        """
+        return self.sorts[sort.lstrip("-")].type if sort else None
 
 
 def read_row(statement, **params) -> Row | None:

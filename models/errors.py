@@ -29,11 +29,9 @@ class ConflictError(DomainError):
 class PreconditionFailedError(DomainError):
     """The client edited a version of the object that is no longer current."""
 
-    def __init__(self, entity: str, key: object, current: int):
-        super().__init__(
-            f"{entity} {key} is at version {current}, not the one you edited; "
-            "fetch it again and retry"
-        )
+    def __init__(self, entity: str, key: object, current: int | None):
+        at = f"is at version {current}" if current is not None else "has changed"
+        super().__init__(f"{entity} {key} {at}, not the one you edited; fetch it again and retry")
 
 
 class ForbiddenError(DomainError):

@@ -158,6 +158,7 @@ def _snapshot(order: Order) -> dict:
         "id": order.id,
         "user_id": order.user_id,
         "status": order.status,
+        "version": order.version,
         "total_cents": order.total_cents,
         "items": [
             {
@@ -183,6 +184,8 @@ def _from_snapshot(text: str) -> SimpleNamespace:
         id=data["id"],
         user_id=data["user_id"],
         status=data["status"],
+        # Receipts from before versions were kept: an order is placed at version 1.
+        version=data.get("version", 1),
         total_cents=data["total_cents"],
         items=[
             SimpleNamespace(
@@ -205,10 +208,21 @@ def fingerprint(payload: Any) -> str:
 
 def _merge(items: Iterable[dict]) -> dict[int, int]:
     """Quantities per product; the same product twice is one line. Sorted by id, so
-    concurrent orders lock rows in the same order and cannot deadlock."""
+    concurrent orders lock rows in the same order and cannot deadlock.
+
+    A merged line holds at most ``MAX_QUANTITY``, as each line sent does: lines
+    of one product that add up to more are a ``ConflictError`` naming it (the
+    schema bounds each line, but cannot bound their sum).
+    """
     quantities: dict[int, int] = {}
     for item in items:
         quantities[item["product_id"]] = quantities.get(item["product_id"], 0) + item["quantity"]
+    for product_id, quantity in quantities.items():
+        if quantity > MAX_QUANTITY:
+            raise ConflictError(
+                f"Too many units of product {product_id}: its lines add up to {quantity:,}, "
+                f"and an order takes at most {MAX_QUANTITY:,} of one product"
+            )
     return dict(sorted(quantities.items()))
 
 
@@ -267,14 +281,16 @@ def place_order(
     """Place an order: all items or none, stock decremented in the same transaction.
 
     A missing or deleted product is a ``NotFoundError`` naming it; too little
-    stock a ``ConflictError`` naming the product and what is available. With an
+    stock, or lines of one product adding up to more than ``MAX_QUANTITY``, a
+    ``ConflictError`` naming the product and what is available or allowed. With an
     ``idempotency_key``, the first success is recorded with a snapshot of the
     order; a retry with the same key and items gets that order back as it was
     placed, a different body under the key a conflict.
     """
     # The merged lines are the order; the same lines in another order or split
     # differently are the same request.
-    print_ = fingerprint(sorted(_merge(items).items()))
+    lines = _merge(items)
+    print_ = fingerprint(sorted(lines.items()))
     if idempotency_key is not None:
         replay = _replay(user, idempotency_key, print_)
         if replay is not None:
@@ -285,7 +301,7 @@ def place_order(
             # here, or fails, before it touches any stock.
             claim = _claim_key(user, idempotency_key, print_) if idempotency_key else None
             order = Order(user_id=user.id, status=Status.PENDING.value, total_cents=0)
-            for product_id, quantity in _merge(items).items():
+            for product_id, quantity in lines.items():
                 price = _take_stock(product_id, quantity)
                 order.items.append(
                     OrderItem(product_id=product_id, quantity=quantity, unit_price_cents=price)

@@ -6,7 +6,13 @@ from flask_restx import fields
 
 from api.auth import auth_required
 from api.errors import BODY_PROBLEMS, problems
-from api.http.conditional import conditional_read, conditional_write, expected_version, tagged
+from api.http.conditional import (
+    conditional_read,
+    conditional_write,
+    etag,
+    expected_version,
+    tagged,
+)
 from api.http.negotiation import CSV, XML, produces
 from api.http.pagination import page_of, page_parser
 from api.restx.base import Resource
@@ -52,7 +58,8 @@ OrderInput = ns.model(
             required=True,
             min_items=1,
             max_items=MAX_ITEMS,
-            description="What to buy; the same product twice is one line",
+            description="What to buy; the same product twice is one line, and its quantities "
+            f"add up to at most {MAX_QUANTITY:,} (else a 409)",
         ),
     },
     strict=True,
@@ -129,10 +136,19 @@ class OrderList(Resource):
         409,
         429,
         d404="A product does not exist (the detail names it)",
-        d409="Not enough stock (the detail names the product and what is left), "
+        d409="Not enough stock (the detail names the product and what is left), lines of "
+        f"one product adding up to more than {MAX_QUANTITY:,} (the detail names it), "
         "or the Idempotency-Key was used with another body",
     )
-    @ns.response(201, "Placed", Order)
+    @ns.response(
+        201,
+        "Placed",
+        Order,
+        headers={
+            "ETag": "The order's version, as GET /orders/{order_id} sends it (a replay's is "
+            "that of the order as first placed)"
+        },
+    )
     def post(self):
         """Place an order: every item or none; stock is taken in the same transaction.
 
@@ -148,7 +164,9 @@ class OrderList(Resource):
             items=ns.payload["items"],
             idempotency_key=key,
         )
-        return marshal(placed.order, Order), 201, {"Location": order_location(placed.order.id)}
+        order = placed.order
+        headers = {"Location": order_location(order.id), "ETag": f'"{etag(order)}"'}
+        return marshal(order, Order), 201, headers
 
 
 @ns.route(id_route("order_id"))

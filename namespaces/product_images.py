@@ -14,7 +14,7 @@ from api.http.negotiation import XML, produces
 from api.http.responses import no_content
 from api.restx.base import Resource
 from api.restx.fields import id_param, id_route
-from api.restx.parsers import make_parser
+from api.restx.parsers import make_parser, parse_form
 from api.uploads import image_store
 from models.image_checks import MEDIA_TYPES
 from models.images import product_image, remove_product_image, set_product_image
@@ -78,7 +78,8 @@ class ProductImage(Resource):
         415,
         422,
         429,
-        d400="No image file in the multipart body",
+        d400="No image file in the multipart body, or a form field other than image "
+        "(the problem names each one)",
         d413="The image is over MAX_UPLOAD_MB, or has more than MAX_IMAGE_PIXELS pixels",
         d415="Not multipart/form-data, or the file is not a PNG, JPEG or WebP image",
         d422="The file starts like a PNG, JPEG or WebP image but does not decode as one",
@@ -101,7 +102,7 @@ class ProductImage(Resource):
         if request.mimetype != "multipart/form-data":
             raise ApiProblem(415, "Send the image as multipart/form-data, in a field named image")
         request.max_content_length = store.max_bytes + MULTIPART_OVERHEAD
-        upload = upload_parser.parse_args()["image"]
+        upload = parse_form(upload_parser)["image"]
         try:
             data = upload.stream.read(store.max_bytes + 1)
         finally:

@@ -27,7 +27,8 @@ IF_NONE_MATCH = {
 IF_MATCH = {
     "in": "header",
     "type": "string",
-    "description": "The ETag you edited: 412 if the resource changed since (optimistic locking)",
+    "description": "The ETag you edited: 412 if the resource changed since (optimistic locking), "
+    "or if the value names no entity tag at all",
 }
 
 
@@ -52,9 +53,11 @@ def expected_version() -> frozenset[int] | None:
     """The versions ``If-Match`` accepts: None without the header or with ``*``.
 
     A tag that is not one of our versions can never match, so it yields an
-    empty set, which makes the write a 412.
+    empty set, which makes the write a 412. So does a header that names no
+    tag at all (``,,,``, an empty value, unbalanced quotes): it is still a
+    precondition the client sent, and one that nothing satisfies.
     """
-    if not request.if_match or request.if_match.star_tag:
+    if "If-Match" not in request.headers or request.if_match.star_tag:
         return None
     versions = (_VERSION_TAG.match(tag or "") for tag in request.if_match.as_set())
     return frozenset(int(match.group(1)) for match in versions if match)

@@ -4,10 +4,11 @@ A cursor is base64url (no padding) of compact JSON: the ``sort`` it was made for
 (``s``), the last row's sort value (``v``: null when sorted by id; a timestamp
 as RFC 3339 UTC with microseconds) and id (``i``), and the number of the page
 it opens (``p``). Clients only ever copy one from a ``next`` link, so every
-other value is refused with a 400 problem before it reaches SQL: a value of the
-wrong type for the sort, an id or page out of range, or a cursor made for
-another ``sort``. A cursor is not signed: all it can choose is where a listing
-the client may read anyway starts.
+other value is refused with a 400 problem before it reaches SQL: a value the
+sort's column cannot hold (of another type, past the integer's width or the
+text's length, a timestamp outside years 1 to 9999 in UTC), an id or page out
+of range, or a cursor made for another ``sort``. A cursor is not signed: all it
+can choose is where a listing the client may read anyway starts.
 """
 
 import base64
@@ -17,7 +18,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import BigInteger, DateTime, Integer, SmallInteger, String
+from sqlalchemy.types import TypeEngine
+
 from api.errors import ApiProblem
+from api.http.bodies import json_depth
 from api.restx.fields import MAX_ID, NO_CONTROL
 from api.restx.parsers import pattern_text
 
@@ -25,10 +30,9 @@ from api.restx.parsers import pattern_text
 # longest sortable text) at four UTF-8 bytes each, with the rest, in base64.
 MAX_CURSOR_LENGTH = 1200
 CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
-# The range of a signed 64-bit integer: every integer column here fits in it,
-# and a value outside it would overflow SQLite's binding.
-_INT64 = (-(2**63), 2**63 - 1)
 _NO_CONTROL = re.compile(NO_CONTROL)
+# Integer column widths, subclasses before ``Integer`` itself (32-bit everywhere).
+_INTEGER_BITS = ((BigInteger, 64), (SmallInteger, 16), (Integer, 32))
 _FIELDS = {"s", "v", "i", "p"}
 _UNREADABLE = "is not a cursor from this listing's links; start again from page 1"
 
@@ -56,13 +60,18 @@ def encode_cursor(cursor: Cursor) -> str:
     return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode("ascii")
 
 
-def decode_cursor(text: str, *, sort: str | None, value_type: type | None, max_page: int):
+def decode_cursor(
+    text: str, *, sort: str | None, column_type: TypeEngine | None, max_page: int
+) -> Cursor:
     """The ``Cursor`` in ``text``, for a request sorted by ``sort``; a 400 problem otherwise.
 
-    ``value_type`` is the Python type of the sort's column (None when sorted by id).
+    ``column_type`` is the type of the sort's column (None when sorted by id):
+    the sort value must be one that column can hold.
     """
     try:
-        data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        # A cursor is one flat object: nothing nested reaches the parser's recursion.
+        data = json.loads(raw) if json_depth(raw) <= 1 else None
     except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
         raise _invalid(_UNREADABLE) from None
     if not isinstance(data, dict) or set(data) != _FIELDS:
@@ -74,28 +83,57 @@ def decode_cursor(text: str, *, sort: str | None, value_type: type | None, max_p
         raise _invalid(f"holds an id out of range (1 to {MAX_ID})")
     if not _is_int(data["p"], 2, max_page):
         raise _invalid(f"holds a page number out of range (2 to {max_page})")
-    value = _sort_value(data["v"], value_type)
+    value = _sort_value(data["v"], column_type)
     return Cursor(sort=sort, position=(value, data["i"]), page=data["p"])
 
 
-def _sort_value(value, value_type: type | None):
-    """The sort value of a decoded cursor, of ``value_type``; a 400 problem otherwise."""
-    if value_type is None:
+def _sort_value(value, column_type: TypeEngine | None):
+    """The sort value of a decoded cursor, one ``column_type`` can hold; a 400 problem otherwise.
+
+    Integers within the column's width, text within its length and without
+    control characters, timestamps with an offset that stay within years 1 to
+    9999 once in UTC: anything else would make the database fail, not compare.
+    """
+    if column_type is None:
         if value is not None:
             raise _invalid("holds a sort value, but the listing is sorted by id")
         return None
-    if value_type is int and _is_int(value, *_INT64):
+    if isinstance(column_type, Integer):
+        low, high = _integer_range(column_type)
+        if _is_int(value, low, high):
+            return value
+        raise _invalid(f"holds a sort value that is not an integer from {low} to {high}")
+    if isinstance(column_type, String) and _fits_text(value, column_type.length):
         return value
-    if value_type is str and _is_text(value):
-        return value
-    if value_type is datetime and _is_text(value):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            return parsed.astimezone(UTC)
-    raise _invalid(f"holds a sort value that is not a valid {value_type.__name__}")
+    if isinstance(column_type, DateTime) and _is_text(value):
+        parsed = _utc_timestamp(value)
+        if parsed is not None:
+            return parsed
+    raise _invalid(
+        f"holds a sort value that is not a valid {column_type.python_type.__name__} "
+        "for this listing"
+    )
+
+
+def _integer_range(column_type: Integer) -> tuple[int, int]:
+    """The signed range of an integer column: 64, 16 or (plain ``Integer``) 32 bits."""
+    bits = next(bits for kind, bits in _INTEGER_BITS if isinstance(column_type, kind))
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+def _utc_timestamp(value: str) -> datetime | None:
+    """An RFC 3339 timestamp with an offset, in UTC; None when it is none or UTC cannot hold it."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    try:
+        # 0001-01-01T00:00+01:00 is in year 0 in UTC, which datetime cannot hold.
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def _is_int(value, low: int, high: int) -> bool:
@@ -112,6 +150,11 @@ def _is_text(value) -> bool:
     except UnicodeEncodeError:  # an unpaired surrogate
         return False
     return True
+
+
+def _fits_text(value, length: int | None) -> bool:
+    """Text the databases can compare (``_is_text``) of at most ``length`` characters."""
+    return _is_text(value) and (length is None or len(value) <= length)
 
 
 def _utc(value: datetime) -> datetime:

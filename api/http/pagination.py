@@ -175,7 +175,9 @@ def _read_cursor(after: str, ordering, sort: str | None) -> Cursor:
             "Invalid query parameter",
             errors={"after": ["cannot be combined with page: send one or the other"]},
         )
-    return decode_cursor(after, sort=sort, value_type=ordering.value_type(sort), max_page=MAX_PAGE)
+    return decode_cursor(
+        after, sort=sort, column_type=ordering.column_type(sort), max_page=MAX_PAGE
+    )
 
 
 def paginate(listing: Listing, *, page: int, per_page: int, **filters) -> tuple[dict, int, dict]:

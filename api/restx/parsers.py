@@ -8,20 +8,47 @@ is a 422, as for bodies.
 import re
 from datetime import UTC, datetime
 
+from flask import request
 from flask_restx import reqparse
 
 from api.errors import ApiProblem
 from api.restx.fields import NO_CONTROL
 
 _NO_CONTROL = re.compile(NO_CONTROL)
+# [0-9], not \d: \d matches the digits of every script.
+_INTEGER = re.compile("-?[0-9]+")
 
 
 class OutOfBoundsError(ValueError):
     """A well-typed query value outside its documented range."""
 
 
+# A problem's detail names where the bad value was: the client looks there.
+_DETAILS = {
+    "args": "Invalid query parameter",
+    "headers": "Invalid header",
+    "files": "Invalid form field",
+    "form": "Invalid form field",
+}
+UNKNOWN_FIELD = "is not an accepted field"
+# What a multipart part is, by where werkzeug puts it: with a filename or without.
+_KINDS = {"files": "a file", "form": "a text field"}
+
+
 class Argument(reqparse.Argument):
-    """A query argument whose errors become problem responses."""
+    """A query, header or form argument whose errors become problem responses."""
+
+    @property
+    def detail(self) -> str:
+        """What a problem with this argument says went wrong, by where it is read from."""
+        location = self.location if isinstance(self.location, str) else self.location[0]
+        return _DETAILS.get(location, "Invalid request parameter")
+
+    def parse(self, request, bundle_errors=False):
+        """Parse the argument; a required one that is absent is "is required"."""
+        if self.required and self.name not in self.source(request):
+            raise ApiProblem(400, self.detail, errors={self.name: ["is required"]})
+        return super().parse(request, bundle_errors)
 
     def handle_validation_error(self, error, bundle_errors):
         """Raise a 422 for a bound the value breaks, a 400 for anything else."""
@@ -29,7 +56,7 @@ class Argument(reqparse.Argument):
         message = str(error) if isinstance(error, (OutOfBoundsError, TypeError)) else None
         if message is None:
             message = _type_message(self) if not self.choices else _choices_message(self)
-        raise ApiProblem(status, "Invalid query parameter", errors={self.name: [message]})
+        raise ApiProblem(status, self.detail, errors={self.name: [message]})
 
 
 def _type_message(argument) -> str:
@@ -46,14 +73,53 @@ def make_parser() -> reqparse.RequestParser:
     return reqparse.RequestParser(argument_class=Argument)
 
 
+def parse_form(parser: reqparse.RequestParser) -> dict:
+    """Parse a multipart form with ``parser``: each part one it declares, sent once.
+
+    reqparse alone ignores parts it was not asked for and takes the first of a
+    repeated one, so a misnamed file field would only show as the declared one
+    missing. Every field at fault is named in one 400 problem.
+    """
+    declared = {argument.name: argument for argument in parser.args}
+    errors: dict[str, list[str]] = {}
+    for name, argument in declared.items():
+        if argument.required and name not in argument.source(request):
+            errors[name] = ["is required"]
+    for location, parts in (("files", request.files), ("form", request.form)):
+        for name in parts:
+            argument = declared.get(name)
+            if argument is None:
+                errors.setdefault(name, []).append(UNKNOWN_FIELD)
+            elif argument.location != location:
+                wanted, sent = _KINDS[argument.location], _KINDS[location]
+                errors.setdefault(name, []).append(f"must be {wanted}, not {sent}")
+            elif len(parts.getlist(name)) > 1:
+                errors.setdefault(name, []).append("must be sent once")
+    if errors:
+        raise ApiProblem(400, _DETAILS["form"], errors=errors)
+    return parser.parse_args()
+
+
 def bounded_int(low: int, high: int):
-    """An integer query type with inclusive bounds, documented in the spec."""
+    """An integer query type with inclusive bounds, documented in the spec.
+
+    An integer is ASCII digits with an optional leading ``-``, nothing else:
+    ``int()`` would also take ``1_000``, ``+5``, surrounding spaces and the
+    digits of other scripts (a full-width one, U+FF11), none of which the
+    spec's ``integer`` means (a 400). A negative number is well-typed, so below
+    ``low`` it is a 422.
+    """
 
     def parse(value):
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise ValueError("must be an integer") from None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value  # a default, not client text
+        elif isinstance(value, str) and _INTEGER.fullmatch(value):
+            try:
+                number = int(value)
+            except ValueError:  # more digits than int() converts: far out of any bound
+                raise OutOfBoundsError(f"must be between {low} and {high}") from None
+        else:
+            raise ValueError("must be an integer")
         if not low <= number <= high:
             raise OutOfBoundsError(f"must be between {low} and {high}")
         return number

@@ -70,12 +70,16 @@ def build_validator(schema: dict, definitions: dict) -> Draft4Validator:
 def validate_json_body(validator: Draft4Validator) -> dict:
     """Parse the request body as JSON and check it with ``validator``.
 
-    Raises 415 (not JSON media type), 413 (too large), 400 (unparseable, wrong
-    shape) or 422 (a value out of bounds) problems; returns the parsed body.
+    Raises 415 (not JSON media type), 413 (too large), 400 (unparseable, nested
+    too deeply, wrong shape) or 422 (a value out of bounds) problems; returns the
+    parsed body. The depth is bounded by the request class
+    (``api.http.bodies``) before the body is parsed, so nothing here recurses
+    deeper than that.
     """
     if not request.is_json:
         raise ApiProblem(415, "Send the request body as application/json")
-    # Reading the body raises the 413 when it is over MAX_CONTENT_LENGTH.
+    # Reading the body raises the 413 when it is over MAX_CONTENT_LENGTH, and
+    # the 400 when it nests too deeply.
     payload = request.get_json(silent=True)
     if payload is None and request.get_data().strip() != b"null":
         raise ApiProblem(400, "The request body is not valid JSON")

@@ -508,6 +508,38 @@ def test_an_invalid_query_parameter_is_a_problem(client, make_product, query, st
     assert_problem(response, status, fields=set(query))
 
 
+LOOSE_INTEGERS = ["1_0", "\uff11", "\u0663", " 5", "5 ", "+5", "5\n", "\t5", "0x10", "- 5", "--5"]
+
+
+@pytest.mark.parametrize("value", LOOSE_INTEGERS, ids=repr)
+@pytest.mark.parametrize("name", ["page", "per_page", "min_price", "max_price"])
+def test_a_query_integer_is_ascii_digits_only(client, make_product, name, value):
+    # int() takes all of these; the spec's `integer` means plain digits.
+    make_product()
+
+    response = client.get(PRODUCTS, query_string={name: value})
+
+    body = assert_problem(response, 400, fields={name})
+    assert body["errors"][name] == ["must be of type integer"]
+
+
+@pytest.mark.parametrize("value", LOOSE_INTEGERS, ids=repr)
+def test_an_id_filter_is_ascii_digits_only(client, admin_headers, value):
+    response = client.get("/api/v1/orders", query_string={"user_id": value}, headers=admin_headers)
+
+    assert_problem(response, 400, fields={"user_id"})
+
+
+@pytest.mark.parametrize(("value", "page"), [("007", 7), ("1", 1), ("0001000000", 1_000_000)])
+def test_leading_zeros_are_still_the_number(client, make_product, value, page):
+    make_product()
+
+    response = client.get(PRODUCTS, query_string={"page": value})
+
+    assert response.status_code == 200
+    assert response.get_json()["page"] == page
+
+
 # --- The problem carries the request id -------------------------------------------------
 
 

@@ -1,8 +1,13 @@
 """ETags, 304 Not Modified and 412 Precondition Failed on every single resource."""
 
-import pytest
+import importlib
 
+import pytest
+from sqlalchemy import update
+
+from models import Order, Product, User, db
 from tests.conftest import bearer
+from tests.helpers import assert_problem
 
 PRODUCT = "/api/v1/products/{}"
 
@@ -127,3 +132,104 @@ def test_users_orders_and_me_are_conditional_too(client, customer, make_product,
         == 412
     )
     assert client.delete(user, headers={**admin_headers, "If-Match": stale}).status_code == 412
+
+
+# --- If-Match under concurrency, and If-Match that names nothing --------------------------
+
+
+@pytest.fixture
+def resources(client, make_product, customer, customer_headers):
+    """URL, table and owner's headers of a product, an order and a user, each at version 1."""
+    product_id = make_product()
+    order = client.post(
+        "/api/v1/orders",
+        json={"items": [{"product_id": make_product(), "quantity": 1}]},
+        headers=customer_headers,
+    ).get_json()
+    return {
+        "product": (PRODUCT.format(product_id), Product.__table__, product_id),
+        "order": (f"/api/v1/orders/{order['id']}", Order.__table__, order["id"]),
+        "user": (f"/api/v1/users/{customer['id']}", User.__table__, customer["id"]),
+    }
+
+
+def bump_version(table, row_id) -> None:
+    """Another request's committed write: the row's version moves on, on its own connection."""
+    with db.engine.begin() as connection:
+        connection.execute(
+            update(table).where(table.c.id == row_id).values(version=table.c.version + 1)
+        )
+
+
+RACES = [
+    ("product", "PATCH", {"stock": 1}, "models.product", "admin"),
+    (
+        "product",
+        "PUT",
+        {"sku": "RACE-1", "name": "Race", "price_cents": 5},
+        "models.product",
+        "admin",
+    ),
+    ("product", "DELETE", None, "models.product", "admin"),
+    ("order", "PATCH", {"status": "cancelled"}, "models.order", "owner"),
+    ("user", "PATCH", {"name": "Racer"}, "models.user", "owner"),
+    ("user", "DELETE", None, "models.user", "admin"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "method", "body", "module", "who"), RACES, ids=[f"{r[1]} {r[0]}" for r in RACES]
+)
+def test_losing_an_if_match_race_is_a_412_not_a_409(
+    client, resources, admin_headers, customer_headers, monkeypatch, kind, method, body, module, who
+):
+    url, table, row_id = resources[kind]
+    headers = admin_headers if who == "admin" else customer_headers
+    etag = client.get(url, headers=headers).headers["ETag"]
+    checked = importlib.import_module(module).check_version
+
+    def check_then_lose_the_race(obj, expected, *, entity):
+        # The version matches; another request commits before this one writes.
+        checked(obj, expected, entity=entity)
+        bump_version(table, row_id)
+
+    monkeypatch.setattr(f"{module}.check_version", check_then_lose_the_race)
+
+    response = client.open(url, method=method, json=body, headers={**headers, "If-Match": etag})
+
+    assert_problem(response, 412)
+    assert "version 2" in response.get_json()["detail"]
+
+
+def test_a_stale_write_without_if_match_stays_a_409(client, resources, admin_headers, monkeypatch):
+    # No precondition was sent, so none failed: the write conflicted with another one.
+    url, table, row_id = resources["product"]
+    checked = importlib.import_module("models.product").check_version
+
+    def check_then_lose_the_race(obj, expected, *, entity):
+        checked(obj, expected, entity=entity)
+        bump_version(table, row_id)
+
+    monkeypatch.setattr("models.product.check_version", check_then_lose_the_race)
+
+    response = client.patch(url, json={"stock": 1}, headers=admin_headers)
+
+    assert_problem(response, 409)
+
+
+@pytest.mark.parametrize(
+    "if_match",
+    [",,,", ",", "", " ", '"1', "garbage with spaces", 'W/"1"'],
+    ids=["commas", "comma", "empty", "space", "unterminated", "unquoted words", "weak"],
+)
+def test_an_if_match_that_names_no_entity_tag_of_ours_is_a_412(
+    client, product, admin_headers, if_match
+):
+    before = client.get(product).get_json()
+
+    response = client.patch(
+        product, json={"stock": 3}, headers={**admin_headers, "If-Match": if_match}
+    )
+
+    assert_problem(response, 412)
+    assert client.get(product).get_json() == before

@@ -304,6 +304,76 @@ def test_a_forged_cursor_is_a_400(client, catalog, query, reason):
     assert body["errors"]["after"][0]
 
 
+# Each sort value a cursor can hold, just past its column's range (price_cents is a
+# 32-bit Integer, name a String(200), created_at a timestamp that must stay within
+# years 1 to 9999 once in UTC).
+PAST_THE_COLUMN = [
+    ("price_cents", 2**31, "price past a 32-bit column"),
+    ("price_cents", -(2**31) - 1, "price below a 32-bit column"),
+    ("name", "x" * 201, "name longer than its column"),
+    ("created_at", "0001-01-01T00:00:00+01:00", "before year 1 in UTC"),
+    ("created_at", "9999-12-31T23:59:59-01:00", "after year 9999 in UTC"),
+    ("created_at", "2026-01-01T00:00:00+24:00", "offset of a day"),
+]
+AT_THE_COLUMN_BOUNDS = [
+    ("price_cents", 2**31 - 1),
+    ("price_cents", -(2**31)),
+    ("name", "x" * 200),
+    ("created_at", "0001-01-01T00:00:00Z"),
+    ("created_at", "0001-01-01T01:00:00+01:00"),
+    ("created_at", "9999-12-31T23:59:59.999999Z"),
+    ("created_at", "9999-12-31T22:59:59-01:00"),
+]
+
+
+@pytest.mark.parametrize("direction", ["", "-"])
+@pytest.mark.parametrize(("sort", "value", "reason"), PAST_THE_COLUMN, ids=lambda v: str(v)[:24])
+def test_a_cursor_value_outside_its_column_is_a_400(
+    client, catalog, direction, sort, value, reason
+):
+    sort = direction + sort
+
+    response = client.get(
+        PRODUCTS, query_string={"sort": sort, "after": forge(_cursor(sort, value))}
+    )
+
+    assert_problem(response, 400, fields=["after"])
+
+
+@pytest.mark.parametrize("direction", ["", "-"])
+@pytest.mark.parametrize(("sort", "value"), AT_THE_COLUMN_BOUNDS, ids=lambda v: str(v)[:24])
+def test_a_cursor_value_at_its_column_bounds_is_a_page(client, catalog, direction, sort, value):
+    sort = direction + sort
+
+    response = client.get(
+        PRODUCTS, query_string={"sort": sort, "after": forge(_cursor(sort, value))}
+    )
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [(2**63 - 1, 200), (-(2**63), 200), (2**63, 400), (-(2**63) - 1, 400)],
+    ids=["int64 max", "int64 min", "past int64", "below int64"],
+)
+def test_an_order_total_in_a_cursor_is_bounded_by_its_64_bit_column(
+    client, customer_headers, value, status
+):
+    sort = "-total_cents"
+    query = {"sort": sort, "after": forge(_cursor(sort, value))}
+
+    response = client.get(ORDERS, query_string=query, headers=customer_headers)
+
+    assert response.status_code == status, response.get_data(as_text=True)
+
+
+def test_a_cursor_nested_deeply_is_a_400(client):
+    deep = base64.urlsafe_b64encode(b"[" * 890).rstrip(b"=").decode()
+
+    assert_problem(client.get(PRODUCTS, query_string={"after": deep}), 400, fields=["after"])
+
+
 @pytest.mark.parametrize(
     "after",
     ["x" * (MAX_CURSOR_LENGTH + 1), "abc=", "a+b", "a/b", "", "a b"],

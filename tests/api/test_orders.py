@@ -1,5 +1,6 @@
 """Orders: all-or-nothing placement, the status machine, visibility, idempotent retries."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -7,8 +8,10 @@ from sqlalchemy import func, select, update
 
 from models import IdempotencyKey, Order, Product, db
 from models.base import utcnow
-from models.product import get_product
+from models.order import MAX_ITEMS, MAX_QUANTITY
+from models.product import MAX_STOCK, get_product
 from tests.conftest import bearer
+from tests.contract import SPEC_FILE
 
 ORDERS = "/api/v1/orders"
 
@@ -58,6 +61,53 @@ def test_placing_an_order_takes_stock_and_captures_prices(place, make_product, i
     ]
     assert order["items"][0]["_links"]["self"] == f"/api/v1/products/{mug}"
     assert (stock(in_app, mug), stock(in_app, tee)) == (8, 0)
+
+
+def test_a_placed_order_carries_its_etag(place, make_product, client, customer_headers):
+    mug = make_product(stock=10)
+
+    response = place((mug, 2))
+
+    assert response.status_code == 201
+    etag = response.headers["ETag"]
+    assert etag == '"1"'
+    location = response.headers["Location"]
+    assert client.get(location, headers=customer_headers).headers["ETag"] == etag
+    cached = client.get(location, headers={**customer_headers, "If-None-Match": etag})
+    assert cached.status_code == 304
+
+
+def test_a_replay_carries_the_etag_of_the_order_as_placed(
+    place, make_product, client, admin_headers
+):
+    mug = make_product(stock=10)
+    first = place((mug, 1), key="etag-1")
+    client.patch(first.headers["Location"], json={"status": "paid"}, headers=admin_headers)
+
+    again = place((mug, 1), key="etag-1")
+
+    # The body is the order as placed, so the tag is that version's, now stale.
+    assert again.get_json() == first.get_json()
+    assert again.headers["ETag"] == first.headers["ETag"] == '"1"'
+
+
+def test_an_xml_order_is_tagged_as_xml(place, make_product, client, customer_headers):
+    response = client.post(
+        ORDERS,
+        json=order_body((make_product(stock=3), 1)),
+        headers={**customer_headers, "Accept": "application/xml"},
+    )
+
+    assert response.status_code == 201
+    assert response.headers["ETag"] == '"1-xml"'
+
+
+def test_the_spec_documents_the_etag_of_a_placed_order():
+    spec = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
+
+    placed = spec["paths"]["/api/v1/orders"]["post"]["responses"]["201"]
+
+    assert set(placed["headers"]) == {"Location", "ETag"}
 
 
 def test_a_later_price_change_does_not_change_the_order(
@@ -112,6 +162,37 @@ def test_short_stock_is_a_409_naming_the_product_and_what_is_left(place, make_pr
     assert "1 available" in detail
     assert (stock(in_app, mug), stock(in_app, pen)) == (5, 1)
     assert order_count(in_app) == 0
+
+
+@pytest.mark.parametrize(
+    ("lines", "status"),
+    [
+        ([MAX_QUANTITY // 2, MAX_QUANTITY // 2], 201),
+        ([MAX_QUANTITY // 2, MAX_QUANTITY // 2 + 1], 409),
+        ([MAX_QUANTITY] * (MAX_ITEMS - 1), 409),
+    ],
+    ids=["exactly the cap", "one past the cap", "every other line full"],
+)
+def test_lines_of_one_product_merge_within_the_per_line_cap(
+    place, make_product, in_app, lines, status
+):
+    # Each line is within the schema's maximum; only their sum can break it,
+    # which no schema can say, so it is a 409 naming the product and the cap.
+    mug = make_product(stock=MAX_STOCK)
+    other = make_product(stock=5)
+
+    response = place((other, 1), *[(mug, quantity) for quantity in lines])
+
+    assert response.status_code == status, response.get_data(as_text=True)
+    if status == 409:
+        detail = response.get_json()["detail"]
+        assert f"product {mug}" in detail
+        assert f"{MAX_QUANTITY:,}" in detail
+        assert (stock(in_app, mug), stock(in_app, other)) == (MAX_STOCK, 5)
+        assert order_count(in_app) == 0
+    else:
+        items = response.get_json()["items"]
+        assert [i["quantity"] for i in items if i["product_id"] == mug] == [MAX_QUANTITY]
 
 
 @pytest.mark.parametrize(
@@ -243,6 +324,7 @@ def test_malformed_keys_are_rejected(place, make_product, in_app, key, status):
 
     assert response.status_code == status
     assert "Idempotency-Key" in response.get_json()["errors"]
+    assert response.get_json()["detail"] == "Invalid header"
     assert order_count(in_app) == 0
 
 

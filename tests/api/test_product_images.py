@@ -11,6 +11,7 @@ from models import Product, db
 from models.images import LOCK_NAME
 from tests.helpers import assert_problem
 from tests.images import (
+    BOUNDARY,
     MULTIPART,
     PNG_SIGNATURE,
     multipart,
@@ -27,6 +28,9 @@ WEBP = picture("WEBP")
 
 def image_url(product_id: int) -> str:
     return f"/api/v1/products/{product_id}/image"
+
+
+UNKNOWN = "is not an accepted field"
 
 
 def upload(client, product_id, data, headers, *, filename="picture.png", field="image", extra=None):
@@ -194,6 +198,53 @@ def test_a_multipart_body_without_the_image_field_is_a_400(client, make_product,
 
     assert response.status_code == 400
     assert "image" in response.get_json()["errors"]
+
+
+def form_body(*parts: tuple[str, str | None, bytes]) -> bytes:
+    """A multipart/form-data body of (field, filename or None for a text field, content) parts."""
+    body = b""
+    for field, filename, data in parts:
+        named = f'; filename="{filename}"' if filename is not None else ""
+        body += (
+            (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"{named}\r\n\r\n'
+            ).encode()
+            + data
+            + b"\r\n"
+        )
+    return body + f"--{BOUNDARY}--\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("parts", "errors"),
+    [
+        ([("picture", "a.png", PNG)], {"image": ["is required"], "picture": [UNKNOWN]}),
+        ([("note", None, b"hello")], {"image": ["is required"], "note": [UNKNOWN]}),
+        ([], {"image": ["is required"]}),
+        ([("image", "a.png", PNG), ("caption", None, b"A mug")], {"caption": [UNKNOWN]}),
+        ([("image", "a.png", PNG), ("thumb", "t.png", PNG)], {"thumb": [UNKNOWN]}),
+        ([("image", "a.png", PNG), ("image", "b.png", PNG)], {"image": ["must be sent once"]}),
+        ([("image", None, PNG)], {"image": ["is required", "must be a file, not a text field"]}),
+    ],
+    ids=["misnamed", "text only", "no parts", "extra text", "extra file", "twice", "as text"],
+)
+def test_a_form_with_a_missing_or_unknown_field_is_a_400_naming_it(
+    client, make_product, admin_headers, app, parts, errors
+):
+    product_id = make_product()
+
+    response = client.put(
+        image_url(product_id),
+        data=form_body(*parts),
+        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        headers=admin_headers,
+    )
+
+    body = assert_problem(response, 400, fields=set(errors))
+    assert body["errors"] == errors
+    assert "form" in body["detail"]
+    assert "query" not in body["detail"]
+    assert stored_files(app) == []
 
 
 def test_an_image_over_the_limit_is_a_413_and_nothing_is_stored(

@@ -1,8 +1,11 @@
 """The app as a user runs it: migrated, seeded, served by a multi-worker gunicorn."""
 
+import http.client
+import json
+
 import pytest
 
-from tests.e2e.live import seeded_server
+from tests.e2e.live import LiveResponse, seeded_server
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +80,66 @@ def test_a_revoked_token_is_refused_by_every_worker(server):
 
 def test_readiness_checks_the_database(server):
     assert server.request("GET", "/ready").json == {"status": "ready", "database": "ok"}
+
+
+def send_chunked(server, method: str, path: str, chunks, headers: dict) -> LiveResponse:
+    """Send a body in chunked transfer encoding (no ``Content-Length``) with http.client.
+
+    The response is contract-checked like every other. When the server refuses
+    the body before reading it all, it may close the connection while the rest
+    is still being sent; the response it wrote first is what counts.
+    """
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.putrequest(method, path)
+        for name, value in {**headers, "Transfer-Encoding": "chunked"}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        try:
+            for chunk in chunks:
+                connection.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            connection.send(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused early: read the answer it sent before closing
+        raw = connection.getresponse()
+        response = LiveResponse(raw.status, raw.headers, raw.read())
+    finally:
+        connection.close()
+    server.contract.check(method, path, response)
+    return response
+
+
+def test_a_chunked_body_over_max_body_mb_is_a_413(server):
+    admin = login(server, "admin@example.com", "admin-demo-password")
+    product = {"sku": "CHUNKED-1", "name": "Chunked", "price_cents": 100}
+    chunks = [json.dumps(product).encode(), *[b" " * 65536] * 40]  # 2.5 MB of spaces
+
+    response = send_chunked(
+        server,
+        "POST",
+        "/api/v1/products",
+        chunks,
+        {**admin, "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 413, response.body[:300]
+    assert response.mimetype == "application/problem+json"
+    found = server.request("GET", "/api/v1/products?q=CHUNKED-1").json
+    assert found["total"] == 0
+
+
+def test_a_chunked_body_within_the_limit_is_read_whole(server):
+    admin = login(server, "admin@example.com", "admin-demo-password")
+    product = {"sku": "CHUNKED-2", "name": "Chunked", "price_cents": 100}
+    text = json.dumps(product).encode()
+
+    response = send_chunked(
+        server,
+        "POST",
+        "/api/v1/products",
+        [text[:10], text[10:], b" " * 1000],
+        {**admin, "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 201, response.body[:300]
+    assert json.loads(response.body)["sku"] == "CHUNKED-2"
