@@ -5,14 +5,15 @@ declaration writes the spec (``security``, 401/403 responses) and drives the
 check in ``api.restx.base.Resource``, so the two cannot disagree.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
-from flask import current_app
+from flask import current_app, request
 from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
 
-from api.errors import ApiProblem, Problem
+from api.errors import ApiProblem, Problem, unauthorized
 from api.extensions import jwt
 from models import User, db
 from models.token import DatabaseBlocklist, RedisBlocklist
@@ -58,11 +59,36 @@ def public(ns):
     return ns.doc(security=[])
 
 
+NOT_BEARER = "Missing Bearer token: the Authorization header must be 'Bearer <token>'"
+NO_SCHEME = "The Authorization header must be 'Bearer <token>': the scheme is missing"
+_CREDENTIALS_SEPARATOR = re.compile(r",\s*")
+
+
 def enforce(rule: AuthRule) -> None:
     """Check the request's token against ``rule``; raise 401/403 problems."""
+    _read_bearer_scheme()
     verify_jwt_in_request(refresh=rule.refresh, verify_type=not rule.any_token)
     if rule.admin and not current_user.is_admin:
         raise ApiProblem(403, "This operation needs an admin")
+
+
+def _read_bearer_scheme() -> None:
+    """Accept the Bearer scheme in any case, and say what is wrong with a header without it.
+
+    RFC 9110 §11.1: the scheme is case-insensitive. flask-jwt-extended matches
+    "Bearer" exactly, so another spelling is rewritten to it before it reads the
+    header; an absent header is left for it to report.
+    """
+    header = request.headers.get("Authorization", "").strip()
+    if not header:
+        return
+    credentials = [c for c in _CREDENTIALS_SEPARATOR.split(header) if c.strip()]
+    bearer = [c for c in credentials if c.split()[0].lower() == "bearer"]
+    if not bearer:
+        bare_token = len(credentials) == 1 and len(credentials[0].split()) == 1
+        raise unauthorized(NO_SCHEME if bare_token else NOT_BEARER)
+    if len(bearer) == 1 and not bearer[0].startswith("Bearer"):
+        request.environ["HTTP_AUTHORIZATION"] = "Bearer" + bearer[0][len("Bearer") :]
 
 
 def blocklist():
