@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
 
 from api.errors import ApiProblem, Problem, unauthorized
@@ -91,6 +91,11 @@ def _read_bearer_scheme() -> None:
         request.environ["HTTP_AUTHORIZATION"] = "Bearer" + bearer[0][len("Bearer") :]
 
 
+def tokens_minted() -> bool:
+    """True when this request minted a token (its response must not be stored)."""
+    return g.get("tokens_minted", False)
+
+
 def blocklist():
     """The revoked-token store: Redis when ``REDIS_URL`` is set, else the database."""
     return current_app.extensions["storefront.blocklist"]
@@ -137,4 +142,6 @@ def _is_revoked(_header, claims) -> bool:
 
 @jwt.additional_claims_loader
 def _claims(user: User) -> dict:
+    """The claims of every token minted; noting that this request minted one."""
+    g.tokens_minted = True
     return {"role": user.role}
