@@ -1,17 +1,31 @@
-"""Authentication and authorization: JWT wiring, the blocklist, role checks.
+"""Authentication and authorization: JWT wiring, sessions, the blocklist, role checks.
 
 An operation declares its security with ``auth_required``/``public``; the same
 declaration writes the spec (``security``, 401/403 responses) and drives the
 check in ``api.restx.base.Resource``, so the two cannot disagree.
+
+Every token carries, besides its user (``sub``) and role:
+
+- ``sid``, its session: one per login, shared by the login's refresh token and
+  every access token minted from it (``POST /auth/refresh`` keeps it). Logout
+  revokes the session, so all of them stop working at once.
+- ``ver``, the user's ``token_version`` when it was minted: a password change
+  or reset raises the version, which revokes every earlier token of the user
+  while a login right after the change works.
+
+Tokens minted before these claims existed still work: one without ``ver`` is
+of version 0, and one without ``sid`` is a session of its own, its ``jti``.
 """
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
 from flask import current_app, g, request
 from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
+from flask_jwt_extended.exceptions import RevokedTokenError
 
 from api.errors import ApiProblem, Problem, unauthorized
 from api.extensions import jwt
@@ -59,6 +73,8 @@ def public(ns):
     return ns.doc(security=[])
 
 
+SESSION_CLAIM = "sid"
+VERSION_CLAIM = "ver"
 NOT_BEARER = "Missing Bearer token: the Authorization header must be 'Bearer <token>'"
 NO_SCHEME = "The Authorization header must be 'Bearer <token>': the scheme is missing"
 _CREDENTIALS_SEPARATOR = re.compile(r",\s*")
@@ -68,6 +84,9 @@ def enforce(rule: AuthRule) -> None:
     """Check the request's token against ``rule``; raise 401/403 problems."""
     _read_bearer_scheme()
     verify_jwt_in_request(refresh=rule.refresh, verify_type=not rule.any_token)
+    if rule.refresh:
+        # Tokens minted while serving a refresh continue the refresh token's session.
+        g.token_session = session_of(get_jwt())
     if rule.admin and not current_user.is_admin:
         raise ApiProblem(403, "This operation needs an admin")
 
@@ -91,6 +110,11 @@ def _read_bearer_scheme() -> None:
         request.environ["HTTP_AUTHORIZATION"] = "Bearer" + bearer[0][len("Bearer") :]
 
 
+def session_of(claims: dict) -> str:
+    """The session a token belongs to: its ``sid``, or, from before sessions, its own ``jti``."""
+    return claims.get(SESSION_CLAIM) or claims["jti"]
+
+
 def tokens_minted() -> bool:
     """True when this request minted a token (its response must not be stored)."""
     return g.get("tokens_minted", False)
@@ -101,10 +125,22 @@ def blocklist():
     return current_app.extensions["storefront.blocklist"]
 
 
-def revoke_current_token() -> None:
-    """Revoke the token of the current request until it would expire."""
+def revoke_current_session() -> None:
+    """Revoke the session of the current request's token: every token of it stops working.
+
+    The revocation lasts as long as any token of the session can: a session's
+    refresh token lives ``JWT_REFRESH_TOKEN_EXPIRES`` from its login, and an
+    access token minted from it just before that, ``JWT_ACCESS_TOKEN_EXPIRES``
+    more. Counted from this token's ``iat``, which is never before the login.
+    A token from before sessions is revoked alone, until it expires.
+    """
     claims = get_jwt()
-    blocklist().revoke(claims["jti"], datetime.fromtimestamp(claims["exp"], UTC))
+    expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+    if SESSION_CLAIM in claims:
+        config = current_app.config
+        longest = config["JWT_REFRESH_TOKEN_EXPIRES"] + config["JWT_ACCESS_TOKEN_EXPIRES"]
+        expires_at = max(expires_at, datetime.fromtimestamp(claims["iat"], UTC) + longest)
+    blocklist().revoke(session_of(claims), expires_at)
 
 
 def register_auth(app) -> None:
@@ -126,22 +162,40 @@ def _identity(user: User) -> str:
 
 
 @jwt.user_lookup_loader
-def _lookup_user(_header, claims) -> User | None:
-    """A deleted user's tokens stop working at once."""
+def _lookup_user(header, claims) -> User | None:
+    """The token's live user; a token older than the user's last password change raises.
+
+    A deleted user's tokens stop working at once (None: "no longer exists").
+    """
     try:
         user = db.session.get(User, int(claims["sub"]))
     except (TypeError, ValueError):
         return None
-    return None if user is None or user.is_deleted else user
+    if user is None or user.is_deleted:
+        return None
+    if claims.get(VERSION_CLAIM, 0) != user.token_version:
+        raise RevokedTokenError(header, claims)
+    return user
 
 
 @jwt.token_in_blocklist_loader
 def _is_revoked(_header, claims) -> bool:
-    return blocklist().is_revoked(claims["jti"])
+    """A token of a session that logged out is revoked."""
+    return blocklist().is_revoked(session_of(claims))
 
 
 @jwt.additional_claims_loader
 def _claims(user: User) -> dict:
-    """The claims of every token minted; noting that this request minted one."""
+    """The claims of every token minted: role, token version and session.
+
+    Every token minted in one request (a login's pair) shares one new session,
+    unless the request continues one (``enforce`` on a refresh).
+    """
+    if "token_session" not in g:
+        g.token_session = uuid.uuid4().hex
     g.tokens_minted = True
-    return {"role": user.role}
+    return {
+        "role": user.role,
+        VERSION_CLAIM: user.token_version or 0,
+        SESSION_CLAIM: g.token_session,
+    }

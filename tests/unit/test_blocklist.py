@@ -181,7 +181,7 @@ def test_an_app_with_redis_url_keeps_revocations_in_redis(
     redis_apps, redis_client, app_keys, customer, in_app
 ):
     client = redis_apps[0].test_client()
-    key = APP_PREFIX + jwt.decode(customer["access"], options={"verify_signature": False})["jti"]
+    key = APP_PREFIX + jwt.decode(customer["access"], options={"verify_signature": False})["sid"]
     app_keys.append(key)
 
     assert client.post("/api/v1/auth/logout", headers=bearer(customer["access"])).status_code == 204
@@ -211,7 +211,7 @@ def test_a_token_revoked_on_one_instance_is_refused_by_another(
     first, second = (application.test_client() for application in redis_apps)
     login = {"email": customer["email"], "password": PASSWORD}
     encoded = first.post("/api/v1/auth/login", json=login).get_json()[token]
-    key = APP_PREFIX + jwt.decode(encoded, options={"verify_signature": False})["jti"]
+    key = APP_PREFIX + jwt.decode(encoded, options={"verify_signature": False})["sid"]
     app_keys.append(key)
     headers = bearer(encoded)
     assert second.open(path, method=method, headers=headers).status_code == 200
