@@ -17,6 +17,7 @@ Tokens minted before these claims existed still work: one without ``ver`` is
 of version 0, and one without ``sid`` is a session of its own, its ``jti``.
 """
 
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -26,11 +27,13 @@ import redis
 from flask import current_app, g, request
 from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import RevokedTokenError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from api.errors import ApiProblem, Problem, unauthorized
 from api.extensions import jwt
 from models import User, db
-from models.token import DatabaseBlocklist, RedisBlocklist
+from models.token import DEFAULT_PREFIX, Blocklist, DatabaseBlocklist, RedisBlocklist
 from models.user import configure_password_hashing
 
 BEARER = "Bearer"
@@ -75,6 +78,9 @@ def public(ns):
 
 SESSION_CLAIM = "sid"
 VERSION_CLAIM = "ver"
+# Redis is a fast path: a slow or unreachable one must cost a request little,
+# and one attempt, before the database answers instead.
+REDIS_TIMEOUT_SECONDS = 0.5
 NOT_BEARER = "Missing Bearer token: the Authorization header must be 'Bearer <token>'"
 NO_SCHEME = "The Authorization header must be 'Bearer <token>': the scheme is missing"
 _CREDENTIALS_SEPARATOR = re.compile(r",\s*")
@@ -120,9 +126,14 @@ def tokens_minted() -> bool:
     return g.get("tokens_minted", False)
 
 
-def blocklist():
-    """The revoked-token store: Redis when ``REDIS_URL`` is set, else the database."""
+def blocklist() -> Blocklist:
+    """The revoked sessions: the database, with Redis in front when ``REDIS_URL`` is set."""
     return current_app.extensions["storefront.blocklist"]
+
+
+def redis_status() -> str | None:
+    """Whether the Redis of ``REDIS_URL`` answers now (``ok``/``unavailable``); None when unset."""
+    return blocklist().redis_status()
 
 
 def revoke_current_session() -> None:
@@ -140,16 +151,28 @@ def revoke_current_session() -> None:
         config = current_app.config
         longest = config["JWT_REFRESH_TOKEN_EXPIRES"] + config["JWT_ACCESS_TOKEN_EXPIRES"]
         expires_at = max(expires_at, datetime.fromtimestamp(claims["iat"], UTC) + longest)
-    blocklist().revoke(session_of(claims), expires_at)
+    blocklist().revoke(session_of(claims), expires_at, user_id=current_user.id)
+
+
+def connect_redis(url: str) -> redis.Redis:
+    """A Redis client that fails fast: short timeouts, one attempt."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def register_auth(app) -> None:
-    """Register the JWT callbacks, choose the blocklist store and set the password hashing cost."""
+    """Register the JWT callbacks, build the blocklist and set the password hashing cost."""
+    fast_path = None
     if app.config["REDIS_URL"]:
-        store = RedisBlocklist(redis.Redis.from_url(app.config["REDIS_URL"]))
-    else:
-        store = DatabaseBlocklist()
-    app.extensions["storefront.blocklist"] = store
+        client = app.extensions["storefront.redis"] = connect_redis(app.config["REDIS_URL"])
+        fast_path = RedisBlocklist(client, app.config.get("BLOCKLIST_KEY_PREFIX", DEFAULT_PREFIX))
+    app.extensions["storefront.blocklist"] = Blocklist(
+        DatabaseBlocklist(), fast_path, logger=logging.getLogger("api.blocklist")
+    )
     jwt.init_app(app)
     configure_password_hashing(
         time_cost=app.config["ARGON2_TIME_COST"], memory_cost=app.config["ARGON2_MEMORY_KIB"]
@@ -163,9 +186,14 @@ def _identity(user: User) -> str:
 
 @jwt.user_lookup_loader
 def _lookup_user(header, claims) -> User | None:
-    """The token's live user; a token older than the user's last password change raises.
+    """The token's live user (one query); a revoked token raises.
 
     A deleted user's tokens stop working at once (None: "no longer exists").
+    Revoked are a token older than the user's last password change (compared
+    on the row just read), and one of a session that logged out: that check
+    costs a Redis round trip with ``REDIS_URL``, else a second query, and
+    comes after the lookup because it needs the user's row
+    (``Blocklist.is_revoked``).
     """
     try:
         user = db.session.get(User, int(claims["sub"]))
@@ -173,15 +201,11 @@ def _lookup_user(header, claims) -> User | None:
         return None
     if user is None or user.is_deleted:
         return None
-    if claims.get(VERSION_CLAIM, 0) != user.token_version:
+    if claims.get(VERSION_CLAIM, 0) != user.token_version or blocklist().is_revoked(
+        session_of(claims), user=user
+    ):
         raise RevokedTokenError(header, claims)
     return user
-
-
-@jwt.token_in_blocklist_loader
-def _is_revoked(_header, claims) -> bool:
-    """A token of a session that logged out is revoked."""
-    return blocklist().is_revoked(session_of(claims))
 
 
 @jwt.additional_claims_loader

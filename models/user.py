@@ -110,6 +110,10 @@ class User(TimestampedMixin, SoftDeleteMixin, db.Model):
     # Every token carries the version current when it was minted; a password
     # change or reset raises it, and so revokes every token issued before.
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Revocations of this user's sessions that the database holds but Redis may
+    # lack (its write failed): while above zero, the user's tokens are checked
+    # in the database, never against Redis alone (models.token.Blocklist).
+    unsynced_revocations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"

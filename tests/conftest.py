@@ -9,9 +9,11 @@ session, as in production.
 
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
 from flask_jwt_extended import create_access_token, create_refresh_token
 
 from api import create_app
@@ -22,6 +24,10 @@ from tests.contract import ContractClient
 from tests.databases import fresh_database
 
 PASSWORD = "correct horse battery"
+# The Redis that tests needing one use (here and in CI); unreachable, they fail.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Nothing listens on port 1: every call fails at once, as in an outage.
+UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture(scope="session")
@@ -178,3 +184,19 @@ def build_app(app_config):
             db.engine.dispose()
     logger.handlers[:] = handlers
     logger.setLevel(level)
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own in the test Redis; its keys are deleted afterwards.
+
+    Only those keys: the Redis may be shared, so never FLUSHDB. It fails, never
+    skips, when Redis is unreachable.
+    """
+    client = redis.Redis.from_url(REDIS_URL)
+    client.ping()
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    for key in client.scan_iter(match=f"{prefix}*"):
+        client.delete(key)
+    client.close()

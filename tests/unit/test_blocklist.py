@@ -1,6 +1,7 @@
-"""Revoked tokens: the database store, the Redis store, and logout across instances.
+"""Revoked sessions: the database store, the Redis store, the two together, logout across instances.
 
-Redis runs on this machine and in CI; a connection failure fails these tests.
+Redis runs on this machine and in CI (``TEST_REDIS_URL``); a connection failure
+fails these tests. Each keeps its keys under a prefix of its own.
 """
 
 import logging
@@ -14,12 +15,12 @@ import redis
 from sqlalchemy import func, select
 
 from api import create_app
-from models import RevokedToken, db
-from models.token import DatabaseBlocklist, RedisBlocklist
-from tests.conftest import PASSWORD, bearer
+from api.auth import connect_redis
+from models import RevokedToken, User, db
+from models.token import Blocklist, DatabaseBlocklist, RedisBlocklist
+from tests.conftest import PASSWORD, REDIS_URL, UNREACHABLE_REDIS_URL, bearer
 from tests.contract import ContractClient
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 APP_PREFIX = "storefront:revoked:"
 
 
@@ -40,12 +41,9 @@ def redis_client():
 
 
 @pytest.fixture
-def redis_store(redis_client):
-    """A Redis blocklist under a key prefix of its own, removed afterwards."""
-    prefix = f"test:blocklist:{uuid.uuid4().hex}:"
-    yield RedisBlocklist(redis_client, prefix=prefix)
-    for key in redis_client.scan_iter(match=f"{prefix}*"):
-        redis_client.delete(key)
+def redis_store(redis_client, redis_prefix):
+    """A Redis blocklist under this test's own key prefix (its keys, marker included, go after)."""
+    return RedisBlocklist(redis_client, prefix=f"{redis_prefix}revoked:")
 
 
 @pytest.fixture
@@ -157,46 +155,155 @@ def test_redis_store_uses_its_prefix(redis_store, redis_client):
     assert not RedisBlocklist(redis_client, prefix="test:other:").is_revoked(jti)
 
 
+# --- Redis's completeness marker ---------------------------------------------------------
+
+
+def test_redis_answers_only_once_it_is_marked_complete(redis_store):
+    revoked, other = _jti(), _jti()
+    redis_store.revoke(revoked, _in(60))
+
+    assert redis_store.lookup(revoked) is None
+    assert redis_store.lookup(other) is None
+
+    redis_store.copy([], complete=True)
+
+    assert redis_store.lookup(revoked) is True
+    assert redis_store.lookup(other) is False
+
+
+def test_redis_copy_keeps_each_expiry(redis_store, redis_client):
+    jti = _jti()
+
+    redis_store.copy([(jti, _in(600))])
+
+    assert 595 <= redis_client.ttl(redis_store.prefix + jti) <= 602
+    assert redis_store.lookup(jti) is None  # not marked complete
+
+
+def test_the_marker_lives_outside_the_ids_keys(redis_store):
+    assert not redis_store.complete_key.startswith(redis_store.prefix)
+
+
+# --- the database and Redis together ------------------------------------------------------
+
+
+@pytest.fixture
+def user_id(make_user) -> int:
+    return make_user()["id"]
+
+
+def _user(user_id: int) -> User:
+    """The user as the database holds it now."""
+    db.session.expire_all()
+    return db.session.get(User, user_id)
+
+
+def _unsynced(user_id: int) -> int:
+    return _user(user_id).unsynced_revocations
+
+
+def test_without_redis_the_database_alone_answers(app, user_id):
+    jti = _jti()
+    with app.app_context():
+        blocklist = Blocklist(DatabaseBlocklist())
+
+        blocklist.revoke(jti, _in(900), user_id=user_id)
+
+        assert blocklist.is_revoked(jti, user=_user(user_id))
+        assert not blocklist.is_revoked(_jti(), user=_user(user_id))
+        assert _unsynced(user_id) == 0
+        assert blocklist.redis_status() is None
+
+
+def test_a_revocation_is_written_to_both(app, redis_store, user_id):
+    jti = _jti()
+    with app.app_context():
+        blocklist = Blocklist(DatabaseBlocklist(), redis_store)
+
+        blocklist.revoke(jti, _in(900), user_id=user_id)
+
+        assert DatabaseBlocklist().is_revoked(jti)
+        assert redis_store.is_revoked(jti)
+        assert _unsynced(user_id) == 0
+        assert db.session.get(RevokedToken, jti).user_id == user_id
+
+
+def test_with_redis_unreachable_a_revocation_is_counted_as_unsynced(app, user_id):
+    jti = _jti()
+    client = connect_redis(UNREACHABLE_REDIS_URL)
+    with app.app_context():
+        blocklist = Blocklist(DatabaseBlocklist(), RedisBlocklist(client))
+
+        blocklist.revoke(jti, _in(900), user_id=user_id)
+
+        assert DatabaseBlocklist().is_revoked(jti)
+        assert _unsynced(user_id) == 1
+        assert blocklist.is_revoked(jti, user=_user(user_id))
+        assert blocklist.redis_status() == "unavailable"
+    client.close()
+
+
+def test_a_count_raised_during_a_catch_up_survives_it(app, redis_store, user_id):
+    with app.app_context():
+        database = DatabaseBlocklist()
+        database.revoke(_jti(), _in(900), user_id=user_id, unsynced=True)
+        user = _user(user_id)  # reads a count of 1, as a request's user lookup does
+        db.session.expunge(user)  # and keeps it, whatever commits next
+        database.revoke(_jti(), _in(900), user_id=user_id, unsynced=True)  # now 2
+
+        Blocklist(database, redis_store).is_revoked(_jti(), user=user)
+
+        assert _unsynced(user_id) == 1
+
+
+def test_an_unsynced_count_leaves_the_users_version_and_timestamps_alone(app, user_id):
+    with app.app_context():
+        before = _user(user_id)
+        version, updated_at = before.version, before.updated_at
+
+        DatabaseBlocklist().revoke(_jti(), _in(900), user_id=user_id, unsynced=True)
+
+        after = _user(user_id)
+        assert (after.version, after.updated_at) == (version, updated_at)
+        assert after.unsynced_revocations == 1
+
+
 # --- logout across instances --------------------------------------------------------------
 
 
 @pytest.fixture
-def redis_apps(app_config, redis_client):
+def redis_apps(app_config, redis_client, redis_prefix):
     """Two separately built app instances sharing one Redis (like two gunicorn hosts)."""
     logger = logging.getLogger("api")
     handlers, level = list(logger.handlers), logger.level
-    apps = [create_app({**app_config, "REDIS_URL": REDIS_URL}) for _ in range(2)]
+    settings = {"REDIS_URL": REDIS_URL, "BLOCKLIST_KEY_PREFIX": f"{redis_prefix}revoked:"}
+    apps = [create_app({**app_config, **settings}) for _ in range(2)]
     for application in apps:
         application.test_client_class = ContractClient
     yield apps
     for application in apps:
-        application.extensions["storefront.blocklist"].client.close()
+        application.extensions["storefront.redis"].close()
         with application.app_context():
             db.engine.dispose()
     logger.handlers[:] = handlers
     logger.setLevel(level)
 
 
-def test_an_app_with_redis_url_keeps_revocations_in_redis(
-    redis_apps, redis_client, app_keys, customer, in_app
+def _redis_key(application, token: str) -> str:
+    """The key under which ``application`` keeps the revocation of ``token``'s session."""
+    sid = jwt.decode(token, options={"verify_signature": False})["sid"]
+    return application.config["BLOCKLIST_KEY_PREFIX"] + sid
+
+
+def test_an_app_with_redis_url_keeps_revocations_in_the_database_and_in_redis(
+    redis_apps, redis_client, customer, in_app
 ):
     client = redis_apps[0].test_client()
-    key = APP_PREFIX + jwt.decode(customer["access"], options={"verify_signature": False})["sid"]
-    app_keys.append(key)
 
     assert client.post("/api/v1/auth/logout", headers=bearer(customer["access"])).status_code == 204
 
-    assert redis_client.exists(key) == 1
-    assert in_app(lambda: db.session.scalar(select(func.count(RevokedToken.jti)))) == 0
-
-
-@pytest.fixture
-def app_keys(redis_client):
-    """Keys the apps write under their own prefix; deleted after the test."""
-    keys = []
-    yield keys
-    if keys:
-        redis_client.delete(*keys)
+    assert redis_client.exists(_redis_key(redis_apps[0], customer["access"])) == 1
+    assert in_app(lambda: db.session.scalar(select(func.count(RevokedToken.jti)))) == 1
 
 
 @pytest.mark.parametrize(
@@ -205,14 +312,12 @@ def app_keys(redis_client):
     ids=["access", "refresh"],
 )
 def test_a_token_revoked_on_one_instance_is_refused_by_another(
-    redis_apps, redis_client, app_keys, customer, probe
+    redis_apps, redis_client, customer, probe
 ):
     token, method, path = probe
     first, second = (application.test_client() for application in redis_apps)
     login = {"email": customer["email"], "password": PASSWORD}
     encoded = first.post("/api/v1/auth/login", json=login).get_json()[token]
-    key = APP_PREFIX + jwt.decode(encoded, options={"verify_signature": False})["sid"]
-    app_keys.append(key)
     headers = bearer(encoded)
     assert second.open(path, method=method, headers=headers).status_code == 200
 
@@ -222,4 +327,4 @@ def test_a_token_revoked_on_one_instance_is_refused_by_another(
     assert refused.status_code == 401
     assert "revoked" in refused.get_json()["detail"]
     assert refused.headers["WWW-Authenticate"].startswith("Bearer")
-    assert redis_client.exists(key) == 1
+    assert redis_client.exists(_redis_key(redis_apps[0], encoded)) == 1
