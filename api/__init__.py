@@ -13,6 +13,7 @@ from api.docs.pages import register_docs_pages
 from api.docs.spec import DESCRIPTION, register_spec_route
 from api.errors import Problem, register_error_handlers
 from api.extensions import migrate
+from api.hooks.cache_control import register_cache_control
 from api.hooks.compression import register_compression
 from api.hooks.cors import register_cors
 from api.hooks.metrics import register_metrics
@@ -58,6 +59,7 @@ def create_app(config: dict | None = None) -> Flask:
     # After the API: /docs replaces the page restx would serve.
     register_docs_pages(app)
     register_security_headers(app)
+    register_cache_control(app)
     # After the limiter: CORS preflights and /metrics scrapes are exempt from it.
     register_cors(app)
     register_metrics(app)

@@ -107,6 +107,13 @@ class User(TimestampedMixin, SoftDeleteMixin, db.Model):
     age: Mapped[int | None] = mapped_column(Integer)
     role: Mapped[str] = mapped_column(String(16), default=Role.CUSTOMER.value)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Every token carries the version current when it was minted; a password
+    # change or reset raises it, and so revokes every token issued before.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Revocations of this user's sessions that the database holds but Redis may
+    # lack (its write failed): while above zero, the user's tokens are checked
+    # in the database, never against Redis alone (models.token.Blocklist).
+    unsynced_revocations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"
@@ -126,6 +133,23 @@ class User(TimestampedMixin, SoftDeleteMixin, db.Model):
             return _hashing.hasher.verify(self.password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
+
+    def replace_password(self, password: str) -> None:
+        """Set a new password and revoke every token issued before it (``token_version``)."""
+        self.set_password(password)
+        self.token_version += 1
+
+
+def check_current_password(user: User, current_password: str | None) -> None:
+    """Refuse (``ForbiddenError``) unless ``current_password`` is ``user``'s password.
+
+    What a stolen access token must not be enough for: changing the password or
+    the email, which would turn 15 minutes of access into the account itself.
+    """
+    if current_password is None:
+        raise ForbiddenError("Send your current password as current_password for this change")
+    if not user.check_password(current_password):
+        raise ForbiddenError("current_password is not your current password")
 
 
 def find_user_by_email(email: str) -> User | None:
@@ -219,12 +243,16 @@ def update_user(
     actor: User,
     user_id: int,
     expected_version: frozenset[int] | None = None,
+    current_password: str | None = None,
     **changes: Any,
 ) -> User:
     """Change the given fields of a user (PATCH semantics).
 
     A user may change their own account; only an admin may change someone
-    else's, or any ``role`` (a ``ForbiddenError`` otherwise).
+    else's, or any ``role`` (a ``ForbiddenError`` otherwise). Changing one's
+    own password or email needs ``current_password`` (an admin resetting
+    someone else's does not); when sent, it must be right whatever changes. A
+    new password revokes every token of the user issued before it.
     """
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
@@ -236,13 +264,16 @@ def update_user(
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
     email = changes.get("email", user.email)
+    own_credentials = actor.id == user.id and ("password" in changes or email != user.email)
+    if own_credentials or current_password is not None:
+        check_current_password(actor, current_password)
     with transaction(conflict=_duplicate_email(email)):
         if "email" in changes:
             taken = find_user_by_email(email)
             if taken is not None and taken.id != user.id:
                 raise ConflictError(_duplicate_email(email))
         if "password" in changes:
-            user.set_password(changes.pop("password"))
+            user.replace_password(changes.pop("password"))
         if "role" in changes:
             changes["role"] = Role(changes["role"]).value
             if user.is_admin and changes["role"] != Role.ADMIN.value:
@@ -264,7 +295,8 @@ def replace_user(
 ) -> User:
     """Replace a user's profile (PUT semantics): an omitted ``age`` is cleared.
 
-    ``optional`` may carry ``role`` and ``password``, which are kept when omitted.
+    ``optional`` may carry ``role`` and ``password``, which are kept when omitted, and
+    ``current_password``, as ``update_user`` takes it.
     """
     return update_user(
         actor=actor,
@@ -275,6 +307,18 @@ def replace_user(
         age=age,
         **optional,
     )
+
+
+def change_password(*, user: User, current_password: str, new_password: str) -> User:
+    """Replace ``user``'s own password, given the current one (``ForbiddenError`` if wrong).
+
+    Every token of the user issued before the change stops working, on every
+    device; the caller mints fresh ones for the session that asked.
+    """
+    check_current_password(user, current_password)
+    with transaction():
+        user.replace_password(new_password)
+    return user
 
 
 def delete_user(*, user_id: int, expected_version: frozenset[int] | None = None) -> None:

@@ -1,19 +1,25 @@
-"""Registration, login, token refresh and logout."""
+"""Registration, login, token refresh, password change and logout."""
 
 from flask import current_app, url_for
 from flask_jwt_extended import create_access_token, create_refresh_token, current_user
 from flask_restx import fields
 
-from api.auth import auth_required, public, revoke_current_token
+from api.auth import auth_required, public, revoke_current_session
 from api.errors import BODY_PROBLEMS, problems
-from api.hooks.ratelimit import limited_by
+from api.hooks.ratelimit import client_key, limited_by
 from api.http.conditional import conditional_read, tagged
 from api.http.negotiation import XML, produces
 from api.http.responses import no_content
 from api.restx.base import Resource
 from api.restx.fields import text
 from api.restx.serialize import Namespace
-from models.user import EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH, authenticate, create_user
+from models.user import (
+    EMAIL_MAX_LENGTH,
+    PASSWORD_MAX_LENGTH,
+    authenticate,
+    change_password,
+    create_user,
+)
 from namespaces.shared import User, email_field, name_field, password_field
 
 ns = Namespace(
@@ -46,6 +52,20 @@ LoginInput = ns.model(
             max_length=PASSWORD_MAX_LENGTH,
             example="admin-demo-password",
         ),
+    },
+    strict=True,
+)
+PasswordChange = ns.model(
+    "PasswordChange",
+    {
+        "current_password": text(
+            "Your current password",
+            required=True,
+            min_length=1,
+            max_length=PASSWORD_MAX_LENGTH,
+            example="correct horse battery",
+        ),
+        "new_password": password_field(required=True),
     },
     strict=True,
 )
@@ -83,6 +103,10 @@ def _access_token(user) -> dict:
         "token_type": "Bearer",
         "expires_in": int(lifetime.total_seconds()),
     }
+
+
+def _token_pair(user) -> dict:
+    return {**_access_token(user), "refresh_token": create_refresh_token(identity=user)}
 
 
 @ns.route("/register")
@@ -124,11 +148,12 @@ class Login(Resource):
         Open to anyone. The email is matched in any case. An unknown email, a wrong password and a
         deleted account all get the same 401, so the answer does not tell which accounts exist. Send
         `access_token` as `Authorization: Bearer <token>`; it expires after `expires_in` seconds.
-        Keep `refresh_token` for `POST /auth/refresh`. Strictly rate-limited per client address
-        against password guessing (429 with `Retry-After`).
+        Keep `refresh_token` for `POST /auth/refresh`. The two tokens start a session, which
+        `POST /auth/logout` ends. Sent with `Cache-Control: no-store`. Strictly rate-limited per
+        client address against password guessing (429 with `Retry-After`).
         """
         user = authenticate(**ns.payload)
-        return {**_access_token(user), "refresh_token": create_refresh_token(identity=user)}
+        return _token_pair(user)
 
 
 @ns.route("/refresh")
@@ -143,31 +168,54 @@ class Refresh(Resource):
         """Issue a new access token; send the refresh token as the Bearer token.
 
         Needs a refresh token from login that is not revoked and whose user still exists; an access
-        token here is a 401. Returns a new access token only: the refresh token is not rotated and
-        stays valid until it expires or is revoked with `POST /auth/logout`.
+        token here is a 401. Returns a new access token of the same session only: the refresh token
+        is not rotated and stays valid until it expires, its session is ended with `POST
+        /auth/logout`, or the password changes. Sent with `Cache-Control: no-store`.
         """
         return _access_token(current_user)
 
 
 @ns.route("/logout")
 class Logout(Resource):
-    """Revoke a token."""
+    """End a session."""
 
     @ns.doc(id="logout")
     @auth_required(ns, any_token=True)
     @problems(ns, 429)
-    @ns.response(204, "Revoked: the token is refused from now on")
+    @ns.response(204, "Logged out: every token of the session is refused from now on")
     def post(self):
-        """Revoke the Bearer token sent (access or refresh) on every instance.
+        """End the session of the Bearer token sent (access or refresh), on every instance.
 
-        Accepts an access or a refresh token and revokes only that one (by its `jti`): logging out
-        with the access token leaves the refresh token usable, so revoke both to end a session. From
-        then on the token is a 401 on every worker and instance (the blocklist lives in the
-        database, or in Redis when configured). Repeating the call with the same token is a 401.
-        Answers 204 with no body.
+        Accepts an access or a refresh token and revokes its whole session: the refresh token of the
+        login and every access token minted from it at login or by `POST /auth/refresh`. The user's
+        other sessions (other logins, other devices) go on. From then on those tokens are a 401 on
+        every worker and instance (revocations are kept in the database, and in Redis when
+        configured). Repeating the call with the same token is a 401. Answers 204 with no body.
         """
-        revoke_current_token()
+        revoke_current_session()
         return no_content()
+
+
+@ns.route("/password")
+@limited_by("RATELIMIT_LOGIN", key=client_key)
+class Password(Resource):
+    """Change one's own password (limited like login: it checks a password too)."""
+
+    @ns.doc(id="changePassword")
+    @auth_required(ns)
+    @ns.expect(PasswordChange, validate=True)
+    @problems(ns, *BODY_PROBLEMS, 403, 429, d403="current_password is not your current password")
+    @ns.marshal_with(TokenPair, description="Changed: fresh tokens of a new session")
+    def post(self):
+        """Change your password: every earlier token stops working; answers fresh tokens.
+
+        Needs an access token and your current password (403 when it is wrong). On success every
+        token of yours issued before, in every session and on every device, is a 401 from now on;
+        the answer is a new access and refresh token, as from `POST /auth/login`, so this client
+        stays logged in. Sent with `Cache-Control: no-store`. Rate-limited as strictly as login,
+        per user (429 with `Retry-After`), against guessing the current password.
+        """
+        return _token_pair(change_password(user=current_user, **ns.payload))
 
 
 @ns.route("/me")

@@ -2,7 +2,7 @@
 
 from flask_restx import fields
 
-from api.auth import public
+from api.auth import public, redis_status
 from api.errors import ApiProblem, problems
 from api.hooks.ratelimit import unlimited
 from api.restx.base import Resource
@@ -15,6 +15,23 @@ Health = ns.model(
     "Health",
     {"status": fields.String(required=True, enum=["ok"], example="ok", description="Always ok")},
 )
+ReadinessChecks = ns.model(
+    "ReadinessChecks",
+    {
+        "database": fields.String(
+            required=True, enum=["ok"], example="ok", description="The database answered a query"
+        ),
+        "redis": fields.String(
+            enum=["ok", "unavailable"],
+            example="ok",
+            description=(
+                "Only when REDIS_URL is set: whether Redis answered. Unavailable degrades, never"
+                " fails: revoked tokens are checked in the database, rate limits counted in"
+                " process, and the instance stays ready"
+            ),
+        ),
+    },
+)
 Readiness = ns.model(
     "Readiness",
     {
@@ -24,6 +41,8 @@ Readiness = ns.model(
         "database": fields.String(
             required=True, enum=["ok"], example="ok", description="The database answered"
         ),
+        # Each dependency and its state (a plain reference: its fields say what they mean).
+        "checks": fields.Nested(ReadinessChecks, required=True, skip_none=True),
     },
 )
 
@@ -49,7 +68,7 @@ class Liveness(Resource):
 @ns.route("/ready")
 @unlimited
 class Ready(Resource):
-    """The process can do useful work: its database answers."""
+    """The process can do useful work: its database answers (Redis, when set, is optional)."""
 
     @ns.doc(id="getReadiness")
     @public(ns)
@@ -60,8 +79,11 @@ class Ready(Resource):
 
         Public and never rate-limited. Runs a trivial query on the configured database on every
         call; when it fails the answer is a 503 `application/problem+json`, so a load balancer can
-        take the instance out of rotation until the database is back. It checks nothing else.
+        take the instance out of rotation until the database is back. With `REDIS_URL` set it also
+        pings Redis and reports it in `checks.redis`: `unavailable` is a degraded but ready
+        instance (still 200), since nothing needs Redis to answer correctly.
         """
         if not is_database_ready():
             raise ApiProblem(503, "The database is unreachable")
-        return {"status": "ready", "database": "ok"}
+        checks = {"database": "ok", "redis": redis_status()}
+        return {"status": "ready", "database": "ok", "checks": checks}

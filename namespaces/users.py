@@ -11,13 +11,14 @@ from api.http.negotiation import XML, produces
 from api.http.pagination import page_model, page_of, page_parser, sort_argument
 from api.http.responses import no_content
 from api.restx.base import Resource
-from api.restx.fields import id_param, id_route
+from api.restx.fields import id_param, id_route, text
 from api.restx.parsers import bounded_text
 from api.restx.serialize import Namespace
 from models.order import ORDERS
 from models.user import (
     EMAIL_MAX_LENGTH,
     MAX_AGE,
+    PASSWORD_MAX_LENGTH,
     USER_SORTS,
     USERS,
     create_user,
@@ -55,14 +56,29 @@ def _input_fields(*, required: bool, password_required: bool) -> dict:
     }
 
 
+# Editing an existing account: changing one's own password or email needs the
+# current password, so that a stolen access token is not the account itself.
+_current_password = {
+    "current_password": text(
+        "Your own current password: required to change your own password or email (403 without"
+        " it); not needed by an admin editing someone else. When sent, it must be right (403)",
+        min_length=1,
+        max_length=PASSWORD_MAX_LENGTH,
+        example="correct horse battery",
+    )
+}
 UserCreate = ns.model(
     "UserCreate", _input_fields(required=True, password_required=True), strict=True
 )
 UserReplace = ns.model(
-    "UserReplace", _input_fields(required=True, password_required=False), strict=True
+    "UserReplace",
+    {**_input_fields(required=True, password_required=False), **_current_password},
+    strict=True,
 )
 UserPatch = ns.model(
-    "UserPatch", _input_fields(required=False, password_required=False), strict=True
+    "UserPatch",
+    {**_input_fields(required=False, password_required=False), **_current_password},
+    strict=True,
 )
 UserPage = page_model(ns, "UserPage", User)
 
@@ -129,7 +145,10 @@ edit_problems = problems(
     404,
     409,
     429,
-    d403="Not your account, or a role change by a non-admin",
+    d403=(
+        "Not your account, a role change by a non-admin, or your own password or email changed"
+        " without the right current_password"
+    ),
     d409="The email is already registered",
 )
 
@@ -167,9 +186,12 @@ class UserItem(Resource):
 
         `email` and `name` are set from the body and an omitted `age` is cleared; an omitted
         `password` or `role` keeps the current one. A customer may replace only their own account
-        and may not send `role`, even unchanged (403). 404 (admins) when the user is unknown or
-        deleted; 409 when another live user has the email. Send the `ETag` you read in `If-Match` to
-        get a 412 rather than overwrite a newer version. Returns the user and its new `ETag`.
+        and may not send `role`, even unchanged (403). Changing your own `password` or `email` needs
+        `current_password` (403 without it or when wrong); a new password, yours or one an admin
+        resets, revokes every token of the user issued before it. 404 (admins) when the user is
+        unknown or deleted; 409 when another live user has the email. Send the `ETag` you read in
+        `If-Match` to get a 412 rather than overwrite a newer version. Returns the user and its new
+        `ETag`.
         """
         return tagged(
             replace_user(
@@ -191,10 +213,13 @@ class UserItem(Resource):
         """Change some of a user's fields (self or admin; role: admin only).
 
         Only the fields sent change; a new `password` is stored hashed. null is not a value (400):
-        clear `age` with PUT. A customer may change only their own account and never `role` (403);
-        404 (admins) when the user is unknown or deleted; 409 when another live user has the email.
-        Send the `ETag` you read in `If-Match` to get a 412 rather than overwrite a newer version.
-        Returns the user and its new `ETag`; JSON or XML via `Accept`.
+        clear `age` with PUT. A customer may change only their own account and never `role` (403).
+        Changing your own `password` or `email` needs `current_password` (403 without it or when
+        wrong); a new password, yours or one an admin resets, revokes every token of the user issued
+        before it (`POST /auth/password` changes yours and answers fresh tokens). 404 (admins) when
+        the user is unknown or deleted; 409 when another live user has the email. Send the `ETag`
+        you read in `If-Match` to get a 412 rather than overwrite a newer version. Returns the user
+        and its new `ETag`; JSON or XML via `Accept`.
         """
         return tagged(
             update_user(

@@ -20,9 +20,13 @@ from models.product import create_product
 from models.user import Role, create_user
 from tests.contract import ContractClient
 from tests.databases import fresh_database
-from tests.redis_keys import RUN_PREFIX, connect, delete_keys, new_prefix
+from tests.redis_keys import RUN_PREFIX, TEST_REDIS_URL, connect, delete_keys, new_prefix
 
 PASSWORD = "correct horse battery"
+# The Redis that tests needing one use (here and in CI); unreachable, they fail.
+REDIS_URL = TEST_REDIS_URL
+# Nothing listens on port 1: every call fails at once, as in an outage.
+UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture(scope="session")

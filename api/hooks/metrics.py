@@ -88,9 +88,10 @@ def _observe(app, response, **_extra) -> None:
 
 def metrics_view():
     """The metrics, for a scraper that presents ``METRICS_TOKEN``; a 401 problem otherwise."""
-    expected = f"Bearer {current_app.config['METRICS_TOKEN']}".encode()
-    supplied = request.headers.get("Authorization", "").encode()
-    if not hmac.compare_digest(supplied, expected):
+    expected = current_app.config["METRICS_TOKEN"].encode()
+    # The scheme is case-insensitive (RFC 9110 §11.1); the token is compared in constant time.
+    scheme, _, supplied = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), expected):
         raise ApiProblem(
             401,
             "The metrics need the METRICS_TOKEN as a Bearer token",

@@ -314,8 +314,10 @@ def test_an_unsigned_token_is_refused_even_with_every_right_claim(app, client, a
         ("Bearer abc.def", "invalid"),
         ("Bearer a b", "invalid"),
         ("Token abc.def.ghi", "missing"),
+        ("bearer abc.def", "invalid"),
+        ("abc.def.ghi", "must be 'bearer <token>'"),
     ],
-    ids=["absent", "empty", "bearer-only", "basic", "malformed", "two", "token"],
+    ids=["absent", "empty", "bearer-only", "basic", "malformed", "two", "token", "lower", "raw"],
 )
 @pytest.mark.parametrize(
     ("method", "path"), [("GET", ME), ("POST", REFRESH), ("POST", LOGOUT), ("POST", PRODUCTS)]
@@ -328,6 +330,29 @@ def test_a_missing_or_malformed_authorization_header_is_a_401(
     response = client.open(path, method=method, json={}, headers=headers)
 
     assert_unauthorized(response, detail)
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive(client, customer, scheme):
+    # RFC 9110 §11.1: the authentication scheme is a case-insensitive token.
+    tokens = login(client, customer["email"]).get_json()
+
+    me = client.get(ME, headers={"Authorization": f"{scheme} {tokens['access_token']}"})
+    refreshed = client.post(
+        REFRESH, headers={"Authorization": f"{scheme} {tokens['refresh_token']}"}
+    )
+
+    assert me.status_code == 200
+    assert me.get_json()["id"] == customer["id"]
+    assert refreshed.status_code == 200
+
+
+def test_a_raw_token_without_its_scheme_is_a_401_saying_what_is_wrong(client, customer):
+    response = client.get(ME, headers={"Authorization": customer["access"]})
+
+    body = assert_unauthorized(response)
+    assert "Authorization header must be 'Bearer <token>'" in body["detail"]
+    assert customer["access"] not in response.get_data(as_text=True)
 
 
 def test_an_expired_token_is_refused_with_the_reason(app, client, customer):

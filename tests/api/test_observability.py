@@ -190,6 +190,14 @@ def test_metrics_need_the_token(metrics_app, headers):
     assert "http_requests_total" not in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER"])
+def test_metrics_accept_the_bearer_scheme_in_any_case(metrics_app, scheme):
+    # RFC 9110 §11.1: the scheme is case-insensitive; the token itself is not.
+    headers = {"Authorization": f"{scheme} {METRICS_TOKEN}"}
+
+    assert metrics_app.test_client().get("/metrics", headers=headers).status_code == 200
+
+
 def test_metrics_count_requests_per_endpoint_and_status(metrics_app, make_product):
     client = metrics_app.test_client()
     product_id = make_product()

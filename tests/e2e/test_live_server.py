@@ -79,7 +79,11 @@ def test_a_revoked_token_is_refused_by_every_worker(server):
 
 
 def test_readiness_checks_the_database(server):
-    assert server.request("GET", "/ready").json == {"status": "ready", "database": "ok"}
+    assert server.request("GET", "/ready").json == {
+        "status": "ready",
+        "database": "ok",
+        "checks": {"database": "ok"},
+    }
 
 
 def send_chunked(server, method: str, path: str, chunks, headers: dict) -> LiveResponse:

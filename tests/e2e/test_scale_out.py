@@ -94,9 +94,10 @@ def test_a_token_revoked_via_one_instance_is_refused_by_the_other(
 
     # Several requests, so that each of B's workers answers at least once.
     assert {b.request("GET", ME, headers=bearer(token)).status_code for _ in range(8)} == {401}
-    # Revoked in Redis, not merely in the database the two instances also share.
-    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
-    assert RedisBlocklist(redis_client, prefix=key_prefix + REVOKED_PREFIX).is_revoked(jti)
+    # Revoked in Redis too, not merely in the database the two instances also share:
+    # the session the token belongs to.
+    sid = jwt.decode(token, options={"verify_signature": False})["sid"]
+    assert RedisBlocklist(redis_client, prefix=key_prefix + REVOKED_PREFIX).is_revoked(sid)
 
 
 def test_an_order_placed_via_one_instance_is_visible_via_the_other(instances):

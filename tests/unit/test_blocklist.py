@@ -1,4 +1,4 @@
-"""Revoked tokens: the database store, the Redis store, and logout across instances.
+"""Revoked sessions: the database store, the Redis store, the two together, logout across instances.
 
 Redis (``TEST_REDIS_URL``) runs on this machine and in CI; a connection failure
 fails these tests. Every key they write is under a prefix of the test's own.
@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import func, select
 
 from api import create_app
-from models import RevokedToken, db
-from models.token import REVOKED_PREFIX, DatabaseBlocklist, RedisBlocklist
-from tests.conftest import PASSWORD, bearer
+from api.auth import connect_redis
+from models import RevokedToken, User, db
+from models.token import REVOKED_PREFIX, Blocklist, DatabaseBlocklist, RedisBlocklist
+from tests.conftest import PASSWORD, REDIS_URL, UNREACHABLE_REDIS_URL, bearer
 from tests.contract import ContractClient
-from tests.redis_keys import TEST_REDIS_URL
 
 
 def _jti() -> str:
@@ -31,8 +31,8 @@ def _in(seconds: float) -> datetime:
 
 @pytest.fixture
 def redis_store(redis_client, redis_prefix):
-    """A Redis blocklist under a key prefix of its own (its keys are deleted afterwards)."""
-    return RedisBlocklist(redis_client, prefix=redis_prefix)
+    """A Redis blocklist under this test's own key prefix (its keys, marker included, go after)."""
+    return RedisBlocklist(redis_client, prefix=redis_prefix + REVOKED_PREFIX)
 
 
 @pytest.fixture
@@ -144,6 +144,119 @@ def test_redis_store_uses_its_prefix(redis_store, redis_client):
     assert not RedisBlocklist(redis_client, prefix=redis_store.prefix + "other:").is_revoked(jti)
 
 
+# --- Redis's completeness marker ---------------------------------------------------------
+
+
+def test_redis_answers_only_once_it_is_marked_complete(redis_store):
+    revoked, other = _jti(), _jti()
+    redis_store.revoke(revoked, _in(60))
+
+    assert redis_store.lookup(revoked) is None
+    assert redis_store.lookup(other) is None
+
+    redis_store.copy([], complete=True)
+
+    assert redis_store.lookup(revoked) is True
+    assert redis_store.lookup(other) is False
+
+
+def test_redis_copy_keeps_each_expiry(redis_store, redis_client):
+    jti = _jti()
+
+    redis_store.copy([(jti, _in(600))])
+
+    assert 595 <= redis_client.ttl(redis_store.prefix + jti) <= 602
+    assert redis_store.lookup(jti) is None  # not marked complete
+
+
+def test_the_marker_lives_outside_the_ids_keys(redis_store):
+    assert not redis_store.complete_key.startswith(redis_store.prefix)
+
+
+# --- the database and Redis together ------------------------------------------------------
+
+
+@pytest.fixture
+def user_id(make_user) -> int:
+    return make_user()["id"]
+
+
+def _user(user_id: int) -> User:
+    """The user as the database holds it now."""
+    db.session.expire_all()
+    return db.session.get(User, user_id)
+
+
+def _unsynced(user_id: int) -> int:
+    return _user(user_id).unsynced_revocations
+
+
+def test_without_redis_the_database_alone_answers(app, user_id):
+    jti = _jti()
+    with app.app_context():
+        blocklist = Blocklist(DatabaseBlocklist())
+
+        blocklist.revoke(jti, _in(900), user_id=user_id)
+
+        assert blocklist.is_revoked(jti, user=_user(user_id))
+        assert not blocklist.is_revoked(_jti(), user=_user(user_id))
+        assert _unsynced(user_id) == 0
+        assert blocklist.redis_status() is None
+
+
+def test_a_revocation_is_written_to_both(app, redis_store, user_id):
+    jti = _jti()
+    with app.app_context():
+        blocklist = Blocklist(DatabaseBlocklist(), redis_store)
+
+        blocklist.revoke(jti, _in(900), user_id=user_id)
+
+        assert DatabaseBlocklist().is_revoked(jti)
+        assert redis_store.is_revoked(jti)
+        assert _unsynced(user_id) == 0
+        assert db.session.get(RevokedToken, jti).user_id == user_id
+
+
+def test_with_redis_unreachable_a_revocation_is_counted_as_unsynced(app, user_id):
+    jti = _jti()
+    client = connect_redis(UNREACHABLE_REDIS_URL)
+    with app.app_context():
+        blocklist = Blocklist(DatabaseBlocklist(), RedisBlocklist(client))
+
+        blocklist.revoke(jti, _in(900), user_id=user_id)
+
+        assert DatabaseBlocklist().is_revoked(jti)
+        assert _unsynced(user_id) == 1
+        assert blocklist.is_revoked(jti, user=_user(user_id))
+        assert blocklist.redis_status() == "unavailable"
+    client.close()
+
+
+def test_a_count_raised_during_a_catch_up_survives_it(app, redis_store, user_id):
+    with app.app_context():
+        database = DatabaseBlocklist()
+        database.revoke(_jti(), _in(900), user_id=user_id, unsynced=True)
+        user = _user(user_id)  # reads a count of 1, as a request's user lookup does
+        db.session.expunge(user)  # and keeps it, whatever commits next
+        database.revoke(_jti(), _in(900), user_id=user_id, unsynced=True)  # now 2
+
+        Blocklist(database, redis_store).is_revoked(_jti(), user=user)
+
+        assert _unsynced(user_id) == 1
+
+
+def test_an_unsynced_count_leaves_the_users_version_and_timestamps_alone(app, user_id):
+    with app.app_context():
+        before = _user(user_id)
+        version, updated_at = before.version, before.updated_at
+
+        DatabaseBlocklist().revoke(_jti(), _in(900), user_id=user_id, unsynced=True)
+
+        after = _user(user_id)
+        assert (after.version, after.updated_at) == (version, updated_at)
+        assert after.unsynced_revocations == 1
+
+
 # --- logout across instances --------------------------------------------------------------
 
 
@@ -155,46 +268,46 @@ def redis_apps(app_config, redis_prefix):
     """
     logger = logging.getLogger("api")
     handlers, level = list(logger.handlers), logger.level
-    settings = {**app_config, "REDIS_URL": TEST_REDIS_URL, "REDIS_KEY_PREFIX": redis_prefix}
+    settings = {**app_config, "REDIS_URL": REDIS_URL, "REDIS_KEY_PREFIX": redis_prefix}
     apps = [create_app(settings) for _ in range(2)]
     for application in apps:
         application.test_client_class = ContractClient
     yield apps
     for application in apps:
-        application.extensions["storefront.blocklist"].client.close()
+        application.extensions["storefront.redis"].close()
         with application.app_context():
             db.engine.dispose()
     logger.handlers[:] = handlers
     logger.setLevel(level)
 
 
-def _revocation_key(prefix: str, token: str) -> str:
-    return prefix + REVOKED_PREFIX + jwt.decode(token, options={"verify_signature": False})["jti"]
+def _redis_key(application, token: str) -> str:
+    """The key under which ``application`` keeps the revocation of ``token``'s session."""
+    sid = jwt.decode(token, options={"verify_signature": False})["sid"]
+    return application.config["REDIS_KEY_PREFIX"] + REVOKED_PREFIX + sid
 
 
-def test_an_app_with_redis_url_keeps_revocations_in_redis(
-    redis_apps, redis_client, redis_prefix, customer, in_app
+def test_an_app_with_redis_url_keeps_revocations_in_the_database_and_in_redis(
+    redis_apps, redis_client, customer, in_app
 ):
     client = redis_apps[0].test_client()
-    key = _revocation_key(redis_prefix, customer["access"])
 
     assert client.post("/api/v1/auth/logout", headers=bearer(customer["access"])).status_code == 204
 
-    assert redis_client.exists(key) == 1
-    assert in_app(lambda: db.session.scalar(select(func.count(RevokedToken.jti)))) == 0
+    assert redis_client.exists(_redis_key(redis_apps[0], customer["access"])) == 1
+    assert in_app(lambda: db.session.scalar(select(func.count(RevokedToken.jti)))) == 1
 
 
 def test_revocations_go_under_the_redis_key_prefix(
     redis_apps, redis_client, redis_prefix, customer
 ):
     client = redis_apps[0].test_client()
-    unprefixed = _revocation_key("", customer["access"])
 
     assert client.post("/api/v1/auth/logout", headers=bearer(customer["access"])).status_code == 204
 
-    assert [key.decode() for key in redis_client.scan_iter(match=f"{redis_prefix}*")] == [
-        redis_prefix + unprefixed
-    ]
+    ours = {key.decode() for key in redis_client.scan_iter(match=f"{redis_prefix}*")}
+    assert _redis_key(redis_apps[0], customer["access"]) in ours
+    unprefixed = _redis_key(redis_apps[0], customer["access"]).removeprefix(redis_prefix)
     assert redis_client.exists(unprefixed) == 0
 
 
@@ -204,13 +317,12 @@ def test_revocations_go_under_the_redis_key_prefix(
     ids=["access", "refresh"],
 )
 def test_a_token_revoked_on_one_instance_is_refused_by_another(
-    redis_apps, redis_client, redis_prefix, customer, probe
+    redis_apps, redis_client, customer, probe
 ):
     token, method, path = probe
     first, second = (application.test_client() for application in redis_apps)
     login = {"email": customer["email"], "password": PASSWORD}
     encoded = first.post("/api/v1/auth/login", json=login).get_json()[token]
-    key = _revocation_key(redis_prefix, encoded)
     headers = bearer(encoded)
     assert second.open(path, method=method, headers=headers).status_code == 200
 
@@ -220,4 +332,4 @@ def test_a_token_revoked_on_one_instance_is_refused_by_another(
     assert refused.status_code == 401
     assert "revoked" in refused.get_json()["detail"]
     assert refused.headers["WWW-Authenticate"].startswith("Bearer")
-    assert redis_client.exists(key) == 1
+    assert redis_client.exists(_redis_key(redis_apps[0], encoded)) == 1

@@ -2,17 +2,22 @@
 
 import re
 import warnings
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect
+from sqlalchemy import DateTime, String, column, inspect, select, text
+from sqlalchemy import table as sa_table
 
 from api import create_app
 from models import db
+from models.token import REVOKED_PREFIX
+from tests.conftest import REDIS_URL, UNREACHABLE_REDIS_URL
 from tests.databases import fresh_database
 
 # What Alembic says when it cannot compare an expression index (SQLite's cannot
@@ -124,3 +129,79 @@ def test_the_app_never_creates_tables_itself(app_config, tmp_path):
     with application.app_context():
         application.test_client().get("/ready")
         assert inspect(db.engine).get_table_names() == []
+
+
+# --- 0006: the database becomes the record of revocations -----------------------------------
+
+
+@pytest.fixture
+def before_0006(app_config, tmp_path):
+    """Build an app with settings on a fresh database migrated up to 0004 (before sessions)."""
+    built = []
+
+    def build(**settings):
+        database = fresh_database(tmp_path / str(len(built)))
+        url = database.__enter__()
+        application = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": url, **settings})
+        context = application.app_context()
+        context.push()
+        built.append((database, context))
+        upgrade(revision="0004")
+        return application
+
+    yield build
+    for database, context in reversed(built):
+        db.session.remove()
+        db.engine.dispose()
+        context.pop()
+        database.__exit__(None, None, None)
+
+
+def _revocations() -> dict:
+    """What revoked_tokens holds: id → expiry (aware, in UTC)."""
+    table = sa_table("revoked_tokens", column("jti", String), column("expires_at", DateTime))
+    rows = db.session.execute(select(table.c.jti, table.c.expires_at)).all()
+    return {jti: at if at.tzinfo else at.replace(tzinfo=UTC) for jti, at in rows}
+
+
+def test_0006_copies_the_revocations_redis_still_holds(before_0006, redis_prefix, capsys):
+    prefix = f"{redis_prefix}{REVOKED_PREFIX}"
+    before_0006(REDIS_URL=REDIS_URL, REDIS_KEY_PREFIX=redis_prefix)
+    stored = redis.Redis.from_url(REDIS_URL)
+    stored.set(f"{prefix}only-in-redis", b"1", ex=600)
+    stored.set(f"{prefix}in-both", b"1", ex=600)
+    db.session.execute(
+        text("INSERT INTO revoked_tokens (jti, expires_at) VALUES ('in-both', :at)"),
+        {"at": datetime.now(UTC) + timedelta(seconds=300)},
+    )
+    db.session.commit()
+
+    upgrade()
+
+    copied = _revocations()
+    assert set(copied) == {"only-in-redis", "in-both"}
+    assert abs((copied["only-in-redis"] - datetime.now(UTC)).total_seconds() - 600) < 30
+    assert "copied 1 revocation(s) from Redis" in capsys.readouterr().err
+    stored.close()
+
+
+def test_0006_without_redis_url_copies_nothing_and_says_so(before_0006, capsys):
+    before_0006(REDIS_URL=None)
+
+    upgrade()
+
+    assert _revocations() == {}
+    assert "no revocation was copied from Redis" in capsys.readouterr().err
+
+
+def test_0006_migrates_without_the_copy_when_redis_does_not_answer_and_says_so(before_0006, capsys):
+    # Redis may still be starting (a first `docker compose up`): the schema comes first.
+    before_0006(REDIS_URL=UNREACHABLE_REDIS_URL)
+
+    upgrade()
+
+    columns = {column["name"] for column in inspect(db.engine).get_columns("users")}
+    assert "token_version" in columns
+    err = capsys.readouterr().err
+    assert "Redis does not answer" in err
+    assert "no revocation was copied from Redis" in err
