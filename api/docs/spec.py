@@ -28,7 +28,8 @@ admin.
 
 **Errors** are `application/problem+json` (RFC 9457) with `status`, `title`,
 `detail`, `instance`, `request_id`, and `errors` (per field) on validation
-failures: 400 for a body of the wrong shape, 422 for a value out of bounds.
+failures: 400 for a body of the wrong shape (or nested more than 32 levels deep),
+422 for a value out of bounds, 413 for a body over the size limit however it is sent.
 
 **Collections** are paged with `page` and `per_page` (at most 100); the envelope
 carries `total`, `pages` and `_links`, mirrored in the `Link` header. Products and

@@ -17,10 +17,20 @@ from api.restx.fields import NO_CONTROL
 _NO_CONTROL = re.compile(NO_CONTROL)
 # [0-9], not \d: \d matches the digits of every script.
 _INTEGER = re.compile("-?[0-9]+")
+# RFC 3339 date-time (T or a space between date and time, any case), the offset optional.
+_RFC_3339 = re.compile(
+    "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.][0-9]+)?"
+    "(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+_NOT_A_DATE_TIME = "must be an RFC 3339 date-time, e.g. 2026-11-21T12:00:00Z"
 
 
 class OutOfBoundsError(ValueError):
     """A well-typed query value outside its documented range."""
+
+
+class MalformedError(ValueError):
+    """A value not of its parameter's type, whose message says what the type is (a 400)."""
 
 
 # A problem's detail names where the bad value was: the client looks there.
@@ -53,7 +63,8 @@ class Argument(reqparse.Argument):
     def handle_validation_error(self, error, bundle_errors):
         """Raise a 422 for a bound the value breaks, a 400 for anything else."""
         status = 422 if isinstance(error, OutOfBoundsError) else 400
-        message = str(error) if isinstance(error, (OutOfBoundsError, TypeError)) else None
+        shown = (OutOfBoundsError, MalformedError, TypeError)
+        message = str(error) if isinstance(error, shown) else None
         if message is None:
             message = _type_message(self) if not self.choices else _choices_message(self)
         raise ApiProblem(status, self.detail, errors={self.name: [message]})
@@ -186,14 +197,20 @@ def token(max_length: int):
 
 
 def utc_datetime(value) -> datetime:
-    """An RFC 3339 timestamp, returned in UTC (a time without offset is taken as UTC)."""
+    """An RFC 3339 timestamp, returned in UTC (a time without offset is taken as UTC).
+
+    ``datetime.fromisoformat`` alone would also read week dates (``2026-W01``),
+    compact forms and bare dates, none of them the spec's ``date-time``; and a
+    time whose offset puts it before year 1 or after 9999 in UTC has no UTC.
+    """
+    text = str(value)
+    if not _RFC_3339.fullmatch(text):
+        raise MalformedError(_NOT_A_DATE_TIME)
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-11-21T12:00:00Z") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        parsed = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # month 13, or no UTC equivalent
+        raise MalformedError(_NOT_A_DATE_TIME) from None
 
 
 utc_datetime.__schema__ = {"type": "string", "format": "date-time"}

@@ -39,6 +39,12 @@ def nested(depth: int, kind: str) -> bytes:
     return f"{opens}0{closes}".encode()
 
 
+def test_the_spec_states_the_depth_limit():
+    spec = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
+
+    assert f"nested more than {MAX_JSON_DEPTH} levels deep" in spec["info"]["description"]
+
+
 def test_json_body_operations_are_found():
     # The sweep below is only as good as this list: every body-taking resource is in it.
     paths = {url for _, url in json_body_operations()}

@@ -12,6 +12,7 @@ from models.order import MAX_ITEMS, MAX_QUANTITY
 from models.product import MAX_STOCK, get_product
 from tests.conftest import bearer
 from tests.contract import SPEC_FILE
+from tests.helpers import assert_problem
 
 ORDERS = "/api/v1/orders"
 
@@ -501,6 +502,49 @@ def test_malformed_order_filters(client, admin_headers, query, status):
     response = client.get(ORDERS, query_string=query, headers=admin_headers)
 
     assert response.status_code == status
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-W01",
+        "2026-W01-1T00:00:00",
+        "20260101T000000Z",
+        "2026-01-01",
+        "2026-01-01T00:00",
+        "\uff12026-01-01T00:00:00Z",
+        " 2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:00+0100",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("name", ["created_from", "created_to"])
+def test_a_date_filter_is_an_rfc_3339_date_time(client, admin_headers, name, value):
+    # fromisoformat reads week dates, compact forms and bare dates; the spec says date-time.
+    response = client.get(ORDERS, query_string={name: value}, headers=admin_headers)
+
+    body = assert_problem(response, 400, fields={name})
+    assert "RFC 3339" in body["errors"][name][0]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-01-01T00:00:00Z",
+        "2026-01-01t00:00:00z",
+        "2026-01-01 00:00:00",
+        "2026-01-01T00:00:00.123456+05:30",
+        "2026-01-01T00:00:00.123456789-08:00",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999999Z",
+    ],
+)
+def test_an_rfc_3339_date_time_filters(client, admin_headers, value):
+    response = client.get(ORDERS, query_string={"created_from": value}, headers=admin_headers)
+
+    assert response.status_code == 200, response.get_data(as_text=True)
 
 
 def test_a_retry_may_list_the_same_lines_in_another_order(place, make_product, in_app):
