@@ -6,7 +6,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import CheckConstraint, Index, Integer, Select, String, func, select
+from sqlalchemy import CheckConstraint, Index, Integer, Select, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import (
@@ -196,14 +196,30 @@ USERS = Listing(user_query, USER_ORDERING, cursors=False)
 EDITABLE_FIELDS = frozenset({"email", "name", "age", "role", "password"})
 
 
-def _keep_an_admin(user: User) -> None:
-    """Refuse to remove the last live admin: nobody could manage the store any more."""
-    others = db.session.scalar(
-        select(func.count())
-        .select_from(User)
-        .where(User.role == Role.ADMIN.value, User.deleted_at.is_(None), User.id != user.id)
+def _lock_live_admins() -> list[int]:
+    """The live admins' ids, their rows locked until the transaction ends.
+
+    Call it in a ``transaction(locking=True)``, before reading the user the
+    change is about. Locked in id order, so two transactions taking these locks
+    wait for each other instead of deadlocking.
+    """
+    return list(
+        db.session.scalars(
+            select(User.id)
+            .where(User.role == Role.ADMIN.value, User.deleted_at.is_(None))
+            .order_by(User.id)
+            .with_for_update()
+        )
     )
-    if not others:
+
+
+def _keep_an_admin(user: User, admins: list[int]) -> None:
+    """Refuse to remove the last live admin: nobody could manage the store any more.
+
+    ``admins`` comes from ``_lock_live_admins``: a concurrent demotion or deletion
+    either committed before it was read or waits until this transaction ends.
+    """
+    if not any(admin_id != user.id for admin_id in admins):
         raise ConflictError("This is the last admin; make another admin first")
 
 
@@ -231,12 +247,17 @@ def update_user(
         raise TypeError(f"not editable: {sorted(unknown)}")
     if "role" in changes and not actor.is_admin:
         raise ForbiddenError("Only an admin can change a role")
+    # Authorised as the request was authenticated; the user is read again in the transaction.
     user = visible_user(actor=actor, user_id=user_id)
-    check_version(user, expected_version, entity="User")
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
     email = changes.get("email", user.email)
-    with transaction(conflict=_duplicate_email(email)):
+    # Demoting may remove the last admin: decided on locked rows (``_keep_an_admin``).
+    demoting = "role" in changes and changes["role"] != Role.ADMIN.value
+    with transaction(conflict=_duplicate_email(email), locking=demoting):
+        admins = _lock_live_admins() if demoting else []
+        user = get_user(user_id)
+        check_version(user, expected_version, entity="User")
         if "email" in changes:
             taken = find_user_by_email(email)
             if taken is not None and taken.id != user.id:
@@ -245,8 +266,8 @@ def update_user(
             user.set_password(changes.pop("password"))
         if "role" in changes:
             changes["role"] = Role(changes["role"]).value
-            if user.is_admin and changes["role"] != Role.ADMIN.value:
-                _keep_an_admin(user)
+            if user.is_admin and demoting:
+                _keep_an_admin(user, admins)
         for field, value in changes.items():
             setattr(user, field, value)
     return user
@@ -279,11 +300,13 @@ def replace_user(
 
 def delete_user(*, user_id: int, expected_version: frozenset[int] | None = None) -> None:
     """Soft-delete a user: no more logins, existing tokens refused, orders kept."""
-    user = get_user(user_id)
-    check_version(user, expected_version, entity="User")
-    if user.is_admin:
-        _keep_an_admin(user)
-    with transaction():
+    # Locking whoever the user is: whether they are an admin is read under the lock.
+    with transaction(locking=True):
+        admins = _lock_live_admins()
+        user = get_user(user_id)
+        check_version(user, expected_version, entity="User")
+        if user.is_admin:
+            _keep_an_admin(user, admins)
         user.deleted_at = utcnow()
 
 

@@ -72,3 +72,27 @@ def test_every_write_bumps_the_version(app, in_app):
 
     first, second = in_app(scenario)
     assert second == first + 1
+
+
+def test_a_locking_transaction_never_drops_changes_made_before_it(in_app):
+    def attempt():
+        db.session.add(Product(sku="PENDING-1", name="x", price_cents=1, stock=1))
+        with pytest.raises(RuntimeError, match="before any change"), transaction(locking=True):
+            pass
+        db.session.rollback()
+
+    in_app(attempt)
+
+
+def test_a_locking_transaction_sees_what_committed_after_the_session_read(make_product, in_app):
+    product_id = make_product(stock=5)
+
+    def scenario():
+        product = get_product(product_id)
+        assert product.stock == 5
+        with db.engine.begin() as other:  # another request's write, committed meanwhile
+            other.execute(text("UPDATE products SET stock = 2 WHERE id = :id"), {"id": product_id})
+        with transaction(locking=True):
+            return get_product(product_id).stock
+
+    assert in_app(scenario) == 2
