@@ -2,6 +2,7 @@
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from models import ConflictError, Product, db
 from models.base import transaction
@@ -96,3 +97,20 @@ def test_a_locking_transaction_sees_what_committed_after_the_session_read(make_p
             return get_product(product_id).stock
 
     assert in_app(scenario) == 2
+
+
+def test_a_failed_statement_never_shows_its_bound_parameters(in_app):
+    # The message of a database error is what a 500 logs; its values may be a
+    # password hash or an email.
+    secret = "$argon2id$v=19$m=64,t=1,p=4$never-in-a-log"
+
+    def attempt():
+        statement = text("INSERT INTO no_such_table (password_hash) VALUES (:secret)")
+        with pytest.raises(DBAPIError) as caught:
+            db.session.execute(statement, {"secret": secret})
+        db.session.rollback()
+        return str(caught.value)
+
+    message = in_app(attempt)
+    assert "INSERT INTO no_such_table" in message
+    assert secret not in message
