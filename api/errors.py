@@ -17,6 +17,7 @@ from models import (
     ConflictError,
     ForbiddenError,
     InvalidCredentialsError,
+    InvalidValueError,
     NotFoundError,
     PreconditionFailedError,
 )
@@ -133,6 +134,8 @@ def _translate(error: BaseException) -> ApiProblem:
         return ApiProblem(404, error.detail)
     if isinstance(error, ConflictError):
         return ApiProblem(409, error.detail)
+    if isinstance(error, InvalidValueError):
+        return ApiProblem(422, error.detail, errors={error.field: [error.rule]})
     if isinstance(error, ForbiddenError):
         return ApiProblem(403, error.detail)
     if isinstance(error, PreconditionFailedError):

@@ -10,6 +10,7 @@ from models.errors import (
     DomainError,
     ForbiddenError,
     InvalidCredentialsError,
+    InvalidValueError,
     NotFoundError,
     PreconditionFailedError,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ForbiddenError",
     "IdempotencyKey",
     "InvalidCredentialsError",
+    "InvalidValueError",
     "NotFoundError",
     "Order",
     "OrderItem",

@@ -36,6 +36,15 @@ class PreconditionFailedError(DomainError):
         )
 
 
+class InvalidValueError(DomainError):
+    """A value breaks a rule that no schema can state (an email too long once normalised)."""
+
+    def __init__(self, field: str, rule: str):
+        super().__init__(f"{field} {rule}")
+        self.field = field
+        self.rule = rule
+
+
 class ForbiddenError(DomainError):
     """The actor is known but may not do this."""
 

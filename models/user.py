@@ -24,6 +24,7 @@ from models.base import (
     unicode_lower,
     utcnow,
 )
+from models.emails import EMAIL_MAX_LENGTH, normalize_email, storable_email
 from models.errors import ConflictError, ForbiddenError, InvalidCredentialsError, NotFoundError
 
 
@@ -34,12 +35,6 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
-# Deliberately loose (one @, a dot in the domain, no spaces or control
-# characters): the mailbox is proven by use. Explicit ranges, not \s, because
-# \s means different things to Python and to ECMAScript (the spec's dialect).
-_EMAIL_PART = "[^@\\u0000-\\u0020\\u007f]+"
-EMAIL_PATTERN = f"^{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART}$"
-EMAIL_MAX_LENGTH = 254
 NAME_MAX_LENGTH = 100
 PASSWORD_MIN_LENGTH = 8
 # Bounded so that hashing a request's password is a bounded amount of work.
@@ -72,11 +67,6 @@ _hashing = _PasswordHashing()
 def configure_password_hashing(*, time_cost: int, memory_cost: int) -> None:
     """Set the argon2id cost: the defaults in production, cheap ones in tests."""
     _hashing.configure(time_cost=time_cost, memory_cost=memory_cost)
-
-
-def normalize_email(email: str) -> str:
-    """Emails compare case-insensitively: store and look them up lower-cased."""
-    return email.strip().lower()
 
 
 class User(TimestampedMixin, SoftDeleteMixin, db.Model):
@@ -129,7 +119,7 @@ class User(TimestampedMixin, SoftDeleteMixin, db.Model):
 
 
 def find_user_by_email(email: str) -> User | None:
-    """Return the live user with this email (any case), or None."""
+    """Return the live user with this email, however it is spelt (``normalize_email``), or None."""
     return db.session.scalar(
         select(User).where(User.email == normalize_email(email), User.deleted_at.is_(None))
     )
@@ -155,8 +145,12 @@ def create_user(
     role: Role = Role.CUSTOMER,
     age: int | None = None,
 ) -> User:
-    """Create a user; a live user with the same email is a ``ConflictError``."""
-    email = normalize_email(email)
+    """Create a user; a live user with the same email is a ``ConflictError``.
+
+    The email is stored normalised (``storable_email``): an ``InvalidValueError``
+    when it cannot be.
+    """
+    email = storable_email(email)
     with transaction(conflict=_duplicate_email(email)):
         if find_user_by_email(email) is not None:
             raise ConflictError(_duplicate_email(email))
@@ -250,7 +244,7 @@ def update_user(
     # Authorised as the request was authenticated; the user is read again in the transaction.
     user = visible_user(actor=actor, user_id=user_id)
     if "email" in changes:
-        changes["email"] = normalize_email(changes["email"])
+        changes["email"] = storable_email(changes["email"])
     email = changes.get("email", user.email)
     # Demoting may remove the last admin: decided on locked rows (``_keep_an_admin``).
     demoting = "role" in changes and changes["role"] != Role.ADMIN.value
