@@ -16,6 +16,7 @@ from models.errors import (
 )
 from models.order import IdempotencyKey, Order, OrderItem, Status
 from models.product import Product
+from models.ratelimit import RateLimitWindow
 from models.token import RevokedToken
 from models.user import Role, User
 
@@ -31,6 +32,7 @@ __all__ = [
     "OrderItem",
     "PreconditionFailedError",
     "Product",
+    "RateLimitWindow",
     "RevokedToken",
     "Role",
     "Status",

@@ -1,4 +1,4 @@
-"""normalize stored emails
+"""normalize stored emails; rate-limit windows in the database
 
 Revision ID: 0005
 Revises: 0004
@@ -20,8 +20,11 @@ one with ``PATCH /api/v1/users/{id}``, or delete it) and runs it again.
 Soft-deleted accounts are normalised too where the result fits; they hold no
 address anyone can log in with.
 
-Downgrading leaves the emails normalised: the old form cannot be told back,
-and the old code reads these addresses as well as any.
+``rate_limit_windows`` holds the login and register limits' counters when no
+Redis is configured (models/ratelimit.py), so that every worker shares them.
+
+Downgrading drops that table and leaves the emails normalised: the old form
+cannot be told back, and the old code reads these addresses as well as any.
 """
 import unicodedata
 
@@ -90,6 +93,14 @@ def upgrade():
             'lower-cased), or delete them, then upgrade again.'
         )
 
+    op.create_table(
+        'rate_limit_windows',
+        sa.Column('key', sa.String(length=255), nullable=False),
+        sa.Column('hits', sa.Integer(), nullable=False),
+        sa.Column('ends_at', sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint('key', name=op.f('pk_rate_limit_windows')),
+    )
+
     for user_id, email, _deleted_at in rows:
         normal = normalize(email)
         if normal != email and len(normal) <= EMAIL_MAX_LENGTH:
@@ -102,4 +113,4 @@ def upgrade():
 
 
 def downgrade():
-    pass
+    op.drop_table('rate_limit_windows')

@@ -206,6 +206,7 @@ def test_0005_stops_naming_live_accounts_that_would_share_an_address(app_at_0004
     assert f"user {twin} ('\uff41\uff44\uff41@example.com')" in message
     assert "would all become 'ada@example.com'" in message
     assert (_revision(), _stored()) == ("0004", before)
+    assert "rate_limit_windows" not in inspect(db.engine).get_table_names()
 
 
 def test_0005_stops_naming_a_live_account_too_long_once_normalised(app_at_0004):
