@@ -1,17 +1,17 @@
 """Management commands: ``flask --app wsgi seed``, ``create-admin`` and ``sweep-images``."""
 
 import os
-import re
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
 from api.uploads import image_store
-from models import ConflictError
+from models import ConflictError, InvalidValueError
+from models.emails import storable_email
 from models.images import sweep_unused
 from models.seed import seed_demo_data
-from models.user import EMAIL_MAX_LENGTH, EMAIL_PATTERN, PASSWORD_MIN_LENGTH, Role, create_user
+from models.user import PASSWORD_MIN_LENGTH, Role, create_user
 
 
 @click.command("seed")
@@ -32,8 +32,11 @@ def seed_command():
 @with_appcontext
 def create_admin_command(email: str, name: str):
     """Create an admin; the password comes from ADMIN_PASSWORD or a prompt."""
-    if not re.match(EMAIL_PATTERN, email) or len(email) > EMAIL_MAX_LENGTH:
-        raise click.ClickException(f"not a valid email address: {email!r}")
+    # Checked before the password prompt; stored as the API would store it.
+    try:
+        email = storable_email(email)
+    except InvalidValueError as error:
+        raise click.ClickException(f"not a valid email address: {email!r} ({error.rule})") from None
     password = os.environ.get("ADMIN_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )

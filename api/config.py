@@ -96,16 +96,20 @@ def normalize_database_url(url: str) -> str:
 
 
 def engine_options(url: str, environ) -> dict:
-    """Connection pool settings for a server database; SQLite keeps SQLAlchemy's own.
+    """Engine settings: bound parameters hidden, and pool settings for a server database.
 
+    ``hide_parameters`` keeps a statement's values out of the messages of its
+    errors, which a 500 logs with its traceback: they may be password hashes and
+    emails. SQLite keeps SQLAlchemy's own pool. For a server database,
     ``pool_pre_ping`` replaces a connection the server or a proxy has dropped
     instead of failing the request that draws it; ``pool_recycle`` retires
     connections before typical idle timeouts. A worker holds at most
     ``DB_POOL_SIZE + DB_MAX_OVERFLOW`` connections.
     """
     if url.startswith("sqlite"):
-        return {}
+        return {"hide_parameters": True}
     return {
+        "hide_parameters": True,
         "pool_size": _number(environ, "DB_POOL_SIZE", 5),
         "max_overflow": _number(environ, "DB_MAX_OVERFLOW", 10),
         "pool_recycle": _number(environ, "DB_POOL_RECYCLE", 1800),

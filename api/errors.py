@@ -17,6 +17,7 @@ from models import (
     ConflictError,
     ForbiddenError,
     InvalidCredentialsError,
+    InvalidValueError,
     NotFoundError,
     PreconditionFailedError,
 )
@@ -130,25 +131,29 @@ def _field_errors(raw) -> dict[str, list[str]] | None:
     return {str(k): v if isinstance(v, list) else [str(v)] for k, v in raw.items()}
 
 
+# Domain exceptions answered with their own detail, checked in this order.
+_DOMAIN_STATUS = (
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (ForbiddenError, 403),
+    (PreconditionFailedError, 412),
+    ((ImageTooLargeError, ImageTooManyPixelsError), 413),
+    (UnsupportedImageError, 415),
+)
+
+
 def _translate(error: BaseException) -> ApiProblem:
     """Map any exception to the problem a client should see."""
     if isinstance(error, ApiProblem):
         return error
-    if isinstance(error, NotFoundError):
-        return ApiProblem(404, error.detail)
-    if isinstance(error, ConflictError):
-        return ApiProblem(409, error.detail)
-    if isinstance(error, ForbiddenError):
-        return ApiProblem(403, error.detail)
-    if isinstance(error, PreconditionFailedError):
-        return ApiProblem(412, error.detail)
-    if isinstance(error, (ImageTooLargeError, ImageTooManyPixelsError)):
-        return ApiProblem(413, error.detail)
-    if isinstance(error, UnsupportedImageError):
-        return ApiProblem(415, error.detail)
+    if isinstance(error, InvalidValueError):
+        return ApiProblem(422, error.detail, errors={error.field: [error.rule]})
     if isinstance(error, InvalidImageError):
         # An upload has one field, the file: name it, as other 422s name theirs.
         return ApiProblem(422, error.detail, errors={"image": [error.detail]})
+    for kind, status in _DOMAIN_STATUS:
+        if isinstance(error, kind):
+            return ApiProblem(status, error.detail)
     if isinstance(error, InvalidCredentialsError):
         return unauthorized(error.detail)
     if isinstance(error, ExpiredSignatureError):

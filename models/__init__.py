@@ -10,11 +10,13 @@ from models.errors import (
     DomainError,
     ForbiddenError,
     InvalidCredentialsError,
+    InvalidValueError,
     NotFoundError,
     PreconditionFailedError,
 )
 from models.order import IdempotencyKey, Order, OrderItem, Status
 from models.product import Product
+from models.ratelimit import RateLimitWindow
 from models.token import RevokedToken
 from models.user import Role, User
 
@@ -24,11 +26,13 @@ __all__ = [
     "ForbiddenError",
     "IdempotencyKey",
     "InvalidCredentialsError",
+    "InvalidValueError",
     "NotFoundError",
     "Order",
     "OrderItem",
     "PreconditionFailedError",
     "Product",
+    "RateLimitWindow",
     "RevokedToken",
     "Role",
     "Status",

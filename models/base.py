@@ -111,8 +111,14 @@ class SoftDeleteMixin:
         return self.deleted_at is not None
 
 
+# The execution option that makes a connection's next transaction a locking one.
+LOCKING = "storefront_locking"
+
+
 @contextmanager
-def transaction(*, conflict: str = "The change conflicts with existing data") -> Iterator[None]:
+def transaction(
+    *, conflict: str = "The change conflicts with existing data", locking: bool = False
+) -> Iterator[None]:
     """Commit the block's changes, or roll all of them back.
 
     A unique or check constraint that the database refuses becomes a
@@ -120,7 +126,20 @@ def transaction(*, conflict: str = "The change conflicts with existing data") ->
     tables and columns and is never shown to a client. A version another
     request committed first is a ``PreconditionFailedError`` when the client
     named the version it edited (``check_version``), else a ``ConflictError``.
+
+    ``locking``: the block decides what to write from rows it reads (a count, a
+    rule over several rows), so two such blocks must never decide on the same
+    reads. The block reads those rows with ``SELECT ... FOR UPDATE``
+    (``with_for_update()``, in a fixed order), which PostgreSQL locks until the
+    commit. SQLite has no row locks (SQLAlchemy leaves ``FOR UPDATE`` out), so
+    there the transaction takes the database's write lock as it begins
+    (``BEGIN IMMEDIATE``): its reads are then current, and no other writer
+    commits before it does. Either way the block runs in a transaction of its
+    own, begun here: the session's earlier read-only one (the token's user
+    lookup) ends, and the objects it loaded are read again when next used.
     """
+    if locking:
+        _begin_locking_transaction()
     try:
         yield
         db.session.commit()
@@ -150,6 +169,15 @@ def _current_version(obj) -> int | None:
         return obj.version
     except SQLAlchemyError:
         return None
+
+
+def _begin_locking_transaction() -> None:
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        # Ending the earlier transaction would drop them: a bug in the caller.
+        raise RuntimeError("a locking transaction must begin before any change")
+    session.rollback()
+    session.connection(execution_options={LOCKING: True})
 
 
 class unicode_lower(FunctionElement):  # noqa: N801 (reads as the SQL function it is)
@@ -188,6 +216,17 @@ def _configure_sqlite(dbapi_connection, _record):
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _begin_sqlite_locking(connection):
+    """SQLite: a locking ``transaction`` takes the write lock as it begins.
+
+    Other transactions are left to the driver, which begins them (deferred) at
+    their first write, so a request that only reads never takes the lock.
+    """
+    if connection.dialect.name == "sqlite" and connection.get_execution_options().get(LOCKING):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 _LIVE = "deleted_at IS NULL"

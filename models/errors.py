@@ -34,6 +34,15 @@ class PreconditionFailedError(DomainError):
         super().__init__(f"{entity} {key} {at}, not the one you edited; fetch it again and retry")
 
 
+class InvalidValueError(DomainError):
+    """A value breaks a rule that no schema can state (an email too long once normalised)."""
+
+    def __init__(self, field: str, rule: str):
+        super().__init__(f"{field} {rule}")
+        self.field = field
+        self.rule = rule
+
+
 class ForbiddenError(DomainError):
     """The actor is known but may not do this."""
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import CheckConstraint, Index, Integer, Select, String, func, select
+from sqlalchemy import CheckConstraint, Index, Integer, Select, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import (
@@ -24,6 +24,7 @@ from models.base import (
     unicode_lower,
     utcnow,
 )
+from models.emails import EMAIL_MAX_LENGTH, normalize_email, storable_email
 from models.errors import ConflictError, ForbiddenError, InvalidCredentialsError, NotFoundError
 
 
@@ -34,12 +35,6 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
-# Deliberately loose (one @, a dot in the domain, no spaces or control
-# characters): the mailbox is proven by use. Explicit ranges, not \s, because
-# \s means different things to Python and to ECMAScript (the spec's dialect).
-_EMAIL_PART = "[^@\\u0000-\\u0020\\u007f]+"
-EMAIL_PATTERN = f"^{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART}$"
-EMAIL_MAX_LENGTH = 254
 NAME_MAX_LENGTH = 100
 PASSWORD_MIN_LENGTH = 8
 # Bounded so that hashing a request's password is a bounded amount of work.
@@ -72,11 +67,6 @@ _hashing = _PasswordHashing()
 def configure_password_hashing(*, time_cost: int, memory_cost: int) -> None:
     """Set the argon2id cost: the defaults in production, cheap ones in tests."""
     _hashing.configure(time_cost=time_cost, memory_cost=memory_cost)
-
-
-def normalize_email(email: str) -> str:
-    """Emails compare case-insensitively: store and look them up lower-cased."""
-    return email.strip().lower()
 
 
 class User(TimestampedMixin, SoftDeleteMixin, db.Model):
@@ -153,7 +143,7 @@ def check_current_password(user: User, current_password: str | None) -> None:
 
 
 def find_user_by_email(email: str) -> User | None:
-    """Return the live user with this email (any case), or None."""
+    """Return the live user with this email, however it is spelt (``normalize_email``), or None."""
     return db.session.scalar(
         select(User).where(User.email == normalize_email(email), User.deleted_at.is_(None))
     )
@@ -179,8 +169,12 @@ def create_user(
     role: Role = Role.CUSTOMER,
     age: int | None = None,
 ) -> User:
-    """Create a user; a live user with the same email is a ``ConflictError``."""
-    email = normalize_email(email)
+    """Create a user; a live user with the same email is a ``ConflictError``.
+
+    The email is stored normalised (``storable_email``): an ``InvalidValueError``
+    when it cannot be.
+    """
+    email = storable_email(email)
     with transaction(conflict=_duplicate_email(email)):
         if find_user_by_email(email) is not None:
             raise ConflictError(_duplicate_email(email))
@@ -220,14 +214,30 @@ USERS = Listing(user_query, USER_ORDERING, cursors=False)
 EDITABLE_FIELDS = frozenset({"email", "name", "age", "role", "password"})
 
 
-def _keep_an_admin(user: User) -> None:
-    """Refuse to remove the last live admin: nobody could manage the store any more."""
-    others = db.session.scalar(
-        select(func.count())
-        .select_from(User)
-        .where(User.role == Role.ADMIN.value, User.deleted_at.is_(None), User.id != user.id)
+def _lock_live_admins() -> list[int]:
+    """The live admins' ids, their rows locked until the transaction ends.
+
+    Call it in a ``transaction(locking=True)``, before reading the user the
+    change is about. Locked in id order, so two transactions taking these locks
+    wait for each other instead of deadlocking.
+    """
+    return list(
+        db.session.scalars(
+            select(User.id)
+            .where(User.role == Role.ADMIN.value, User.deleted_at.is_(None))
+            .order_by(User.id)
+            .with_for_update()
+        )
     )
-    if not others:
+
+
+def _keep_an_admin(user: User, admins: list[int]) -> None:
+    """Refuse to remove the last live admin: nobody could manage the store any more.
+
+    ``admins`` comes from ``_lock_live_admins``: a concurrent demotion or deletion
+    either committed before it was read or waits until this transaction ends.
+    """
+    if not any(admin_id != user.id for admin_id in admins):
         raise ConflictError("This is the last admin; make another admin first")
 
 
@@ -259,15 +269,20 @@ def update_user(
         raise TypeError(f"not editable: {sorted(unknown)}")
     if "role" in changes and not actor.is_admin:
         raise ForbiddenError("Only an admin can change a role")
+    # Authorised as the request was authenticated; the user is read again in the transaction.
     user = visible_user(actor=actor, user_id=user_id)
-    check_version(user, expected_version, entity="User")
     if "email" in changes:
-        changes["email"] = normalize_email(changes["email"])
+        changes["email"] = storable_email(changes["email"])
     email = changes.get("email", user.email)
     own_credentials = actor.id == user.id and ("password" in changes or email != user.email)
     if own_credentials or current_password is not None:
         check_current_password(actor, current_password)
-    with transaction(conflict=_duplicate_email(email)):
+    # Demoting may remove the last admin: decided on locked rows (``_keep_an_admin``).
+    demoting = "role" in changes and changes["role"] != Role.ADMIN.value
+    with transaction(conflict=_duplicate_email(email), locking=demoting):
+        admins = _lock_live_admins() if demoting else []
+        user = get_user(user_id)
+        check_version(user, expected_version, entity="User")
         if "email" in changes:
             taken = find_user_by_email(email)
             if taken is not None and taken.id != user.id:
@@ -276,8 +291,8 @@ def update_user(
             user.replace_password(changes.pop("password"))
         if "role" in changes:
             changes["role"] = Role(changes["role"]).value
-            if user.is_admin and changes["role"] != Role.ADMIN.value:
-                _keep_an_admin(user)
+            if user.is_admin and demoting:
+                _keep_an_admin(user, admins)
         for field, value in changes.items():
             setattr(user, field, value)
     return user
@@ -323,11 +338,13 @@ def change_password(*, user: User, current_password: str, new_password: str) -> 
 
 def delete_user(*, user_id: int, expected_version: frozenset[int] | None = None) -> None:
     """Soft-delete a user: no more logins, existing tokens refused, orders kept."""
-    user = get_user(user_id)
-    check_version(user, expected_version, entity="User")
-    if user.is_admin:
-        _keep_an_admin(user)
-    with transaction():
+    # Locking whoever the user is: whether they are an admin is read under the lock.
+    with transaction(locking=True):
+        admins = _lock_live_admins()
+        user = get_user(user_id)
+        check_version(user, expected_version, entity="User")
+        if user.is_admin:
+            _keep_an_admin(user, admins)
         user.deleted_at = utcnow()
 
 

@@ -123,9 +123,10 @@ class Register(Resource):
         """Register a customer account (the role is always customer).
 
         Open to anyone, no token. The account is always a `customer`: a `role` (or any other field
-        besides email, password and name) in the body is a 400. The email is stored lower-cased and
-        must not belong to a live account in any case (409). Answers 201 with the user, never the
-        password, and its URL in `Location`; it does not log in, so call `POST /auth/login` next.
+        besides email, password and name) in the body is a 400. The email is stored normalised
+        (NFKC, lower-cased) and must not belong to a live account in any case or width (409);
+        longer than 254 characters once normalised, it is a 422. Answers 201 with the user, never
+        the password, and its URL in `Location`; it does not log in, so call `POST /auth/login`.
         Rate-limited per client address as strictly as login (429 with `Retry-After`).
         """
         user = create_user(**ns.payload)
@@ -145,12 +146,13 @@ class Login(Resource):
     def post(self):
         """Log in: returns an access token and a refresh token.
 
-        Open to anyone. The email is matched in any case. An unknown email, a wrong password and a
-        deleted account all get the same 401, so the answer does not tell which accounts exist. Send
-        `access_token` as `Authorization: Bearer <token>`; it expires after `expires_in` seconds.
-        Keep `refresh_token` for `POST /auth/refresh`. The two tokens start a session, which
-        `POST /auth/logout` ends. Sent with `Cache-Control: no-store`. Strictly rate-limited per
-        client address against password guessing (429 with `Retry-After`).
+        Open to anyone. The email is matched in any case or width, invisible characters ignored. An
+        unknown email, a wrong password and a deleted account all get the same 401, so the answer
+        does not tell which accounts exist. Send `access_token` as `Authorization: Bearer <token>`;
+        it expires after `expires_in` seconds. Keep `refresh_token` for `POST /auth/refresh`. The
+        two tokens start a session, which `POST /auth/logout` ends. Sent with `Cache-Control:
+        no-store`. Strictly rate-limited per client address against password guessing (429 with
+        `Retry-After`).
         """
         user = authenticate(**ns.payload)
         return _token_pair(user)

@@ -13,10 +13,9 @@ from api.http.pagination import page_model, sort_argument
 from api.restx.fields import MAX_ID, Timestamp, links, text
 from api.restx.parsers import bounded_int, utc_datetime
 from api.restx.serialize import Namespace
+from models.emails import EMAIL_MAX_LENGTH, EMAIL_PATTERN
 from models.order import ORDER_SORTS, Status
 from models.user import (
-    EMAIL_MAX_LENGTH,
-    EMAIL_PATTERN,
     MAX_AGE,
     NAME_MAX_LENGTH,
     PASSWORD_MAX_LENGTH,
@@ -55,10 +54,24 @@ User = shared.model(
 )
 
 
+# What the schema cannot say about an email is said here, once (see models/emails.py).
+EMAIL_DESCRIPTION = (
+    "Login email, unique among live users. Stored and compared in one normal form (NFKC, then "
+    "lower-cased), so addresses that differ only in case or width are one account. The pattern "
+    "refuses spaces, controls, invisible and bidirectional-control characters (zero-width "
+    "characters, right-to-left override, byte order mark, soft hyphen), characters whose "
+    "normal form holds one of them or an @, and any character beyond U+FFFF (where tag "
+    "characters and more invisible ones lie, which a pattern cannot single out in both "
+    "ECMAScript and Python). Once normalised the address must still be at most "
+    f"{EMAIL_MAX_LENGTH} characters long (some letters grow when lower-cased): the one case "
+    "where a request the schema allows is a 422, naming the rule."
+)
+
+
 def email_field(*, required: bool):
     """The email input field, shared with registration."""
     return text(
-        "Login email; compared case-insensitively, unique among live users",
+        EMAIL_DESCRIPTION,
         required=required,
         min_length=3,
         max_length=EMAIL_MAX_LENGTH,

@@ -84,7 +84,10 @@ UserPage = page_model(ns, "UserPage", User)
 
 list_parser = page_parser()
 list_parser.add_argument(
-    "email", type=bounded_text(EMAIL_MAX_LENGTH), location="args", help="Exact email (any case)"
+    "email",
+    type=bounded_text(EMAIL_MAX_LENGTH),
+    location="args",
+    help="Exact email (any case or width)",
 )
 list_parser.add_argument("role", choices=ROLES, location="args", help="Only users with this role")
 list_parser.add_argument(
@@ -111,11 +114,11 @@ class UserList(Resource):
     def get(self):
         """List live users: filtered, sorted and paged (admin).
 
-        Admin only. Deleted users never appear. `email` matches one address exactly (any case),
-        `role` one role, `q` part of the name (any case); `sort`: name, email or created_at, `-` for
-        descending, ties by id. Paged by `page`/`per_page` (at most 100; past the last page the page
-        is empty), with `_links` and a `Link` header. Unknown `sort` or `role`, or a non-integer:
-        400; a value out of bounds: 422. JSON, or XML with `Accept: application/xml`.
+        Admin only. Deleted users never appear. `email` matches one address exactly (any case or
+        width), `role` one role, `q` part of the name (any case); `sort`: name, email or created_at,
+        `-` for descending, ties by id. Paged by `page`/`per_page` (at most 100; past the last page
+        the page is empty), with `_links` and a `Link` header. Unknown `sort` or `role`, or a
+        non-integer: 400; a value out of bounds: 422. JSON, or XML with `Accept: application/xml`.
         """
         return page_of(list_parser, USERS)
 
@@ -129,7 +132,8 @@ class UserList(Resource):
         """Create a user with any role (admin).
 
         Admin only; unlike `POST /auth/register` it may set `role` (default customer) and `age`. The
-        email is stored lower-cased and must not belong to another live user in any case (409).
+        email is stored normalised (NFKC, lower-cased) and must not belong to another live user in
+        any case or width (409); longer than 254 characters once normalised, it is a 422.
         Answers 201 with the user, never the password, and its URL in `Location`. Not idempotent: a
         retry after a lost response is a 409 for the email. JSON or XML via `Accept`.
         """

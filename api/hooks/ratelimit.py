@@ -15,6 +15,13 @@ own budget per caller: the resource's declared limit (``limited_by``), else
 429 problem (with ``Retry-After``) before the operation runs; every counted
 response carries ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset``.
 
+Where: in Redis when ``REDIS_URL`` is set, shared by every worker and instance.
+Without it, the declared limits, which guard login and registration against
+guessing, count in the app's database, so that they hold for an instance
+however many workers it runs (and for every instance on one database) with
+nothing to set up; the default limit counts in each worker's memory, at no
+cost, so a client gets that generous budget from each worker.
+
 This replaces flask-limiter, whose per-request machinery (resolving limits and
 exemption scopes, its context object, header injection) cost several times
 what the count itself does. The storage keys are the ones flask-limiter wrote,
@@ -34,9 +41,12 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 from limits import RateLimitItem
 from limits.storage import RedisStorage, storage_from_string
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.config import rate_limits
 from api.errors import ApiProblem
+from models import db
+from models.ratelimit import count_hit, forget_ended_windows
 
 DEFAULT_LIMIT = "RATELIMIT_DEFAULT"
 EXTENSION = "storefront.limiter"
@@ -133,10 +143,11 @@ def unlimited(resource_class):
 
 
 class Rule(NamedTuple):
-    """An endpoint's limits, smallest window first, and whom they count."""
+    """An endpoint's limits, smallest window first, whom they count, and where."""
 
     limits: tuple[RateLimitItem, ...]
     key: Callable[[], str]
+    windows: "Windows"
 
 
 def parse_limits(config, setting: str) -> tuple[RateLimitItem, ...]:
@@ -224,6 +235,69 @@ class SharedWindows:
         return self._up
 
 
+class DatabaseWindows:
+    """Fixed-window counters in the app's database, shared by every worker and instance on it.
+
+    The declared limits' store when there is no Redis. A counted request costs
+    one small write in a transaction of its own (a login then verifies an
+    argon2 hash, which costs far more), and windows that have ended are
+    deleted once a minute. Should the database fail, requests are counted in
+    process (logged once) until a check, one every ``RECHECK_SECONDS``, finds
+    it back: never a 500 from counting, and never unlimited.
+    """
+
+    def __init__(self):
+        self._local = LocalWindows()
+        self._up = True
+        self._next_check = 0.0
+        self._next_sweep = 0.0
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, seconds: int) -> tuple[int, float]:
+        """Count a hit on ``key``; return the window's count and its end."""
+        if self._up or self._time_to_check():
+            now = time.time()
+            try:
+                with db.engine.begin() as connection:
+                    if now >= self._next_sweep:
+                        self._next_sweep = now + SWEEP_SECONDS
+                        forget_ended_windows(connection, now=now)
+                    counted = count_hit(connection, key=key, seconds=seconds, now=now)
+            except SQLAlchemyError as error:
+                self._failed(error)
+            else:
+                self._back()
+                return counted
+        return self._local.hit(key, seconds)
+
+    def _failed(self, error: Exception) -> None:
+        with self._lock:  # threads failing at once log it once
+            self._next_check = time.monotonic() + RECHECK_SECONDS
+            if self._up:
+                self._up = False
+                # The type only: a database's message may quote the statement's values.
+                logger.warning(
+                    "Rate-limit counting in the database failed (%s); counting in process "
+                    "until it works again",
+                    type(error).__name__,
+                )
+
+    def _time_to_check(self) -> bool:
+        with self._lock:  # one request tries the database, the others go on counting in process
+            if self._up or time.monotonic() < self._next_check:
+                return self._up
+            self._next_check = time.monotonic() + RECHECK_SECONDS
+            return True
+
+    def _back(self) -> None:
+        if not self._up:
+            self._up = True
+            logger.info("Rate-limit counting in the database works again; counting there")
+
+
+Windows = LocalWindows | SharedWindows | DatabaseWindows
+
+
 class Limiter:
     """One app's rate limits: which endpoints count, against which limits, and where.
 
@@ -235,15 +309,22 @@ class Limiter:
 
     def __init__(self, app: Flask):
         config = app.config
-        self.default = Rule(parse_limits(config, DEFAULT_LIMIT), client_key)
-        # Endpoints whose resource declares a limit of its own (``limited_by``).
-        self.rules: dict[str, Rule] = {}
         uri = config["RATELIMIT_STORAGE_URI"]
+        in_process = uri.startswith("memory://")
         self.windows = (
             LocalWindows()
-            if uri.startswith("memory://")
+            if in_process
             else SharedWindows(uri, key_prefix=config.get("REDIS_KEY_PREFIX") or "")
         )
+        # The declared limits guard against guessing: without Redis, one budget
+        # for every worker is the database's to keep, not each worker's.
+        self.strict_windows = DatabaseWindows() if in_process else self.windows
+        self.default = Rule(parse_limits(config, DEFAULT_LIMIT), client_key, self.windows)
+        # Endpoints whose resource declares a limit of its own (``limited_by``).
+        self.rules: dict[str, Rule] = {}
+        # Windows a caller has spent, to their end: refused without asking the store again.
+        self._spent: dict[str, float] = {}
+        self._next_sweep = 0.0
         # Apps sharing one Redis for different purposes keep apart by prefix.
         prefix = config.get("RATELIMIT_KEY_PREFIX")
         self._prefix = (prefix,) if prefix else ()
@@ -283,7 +364,8 @@ class Limiter:
         caller = (*self._prefix, rule.key(), endpoint)
         shown = None
         for limit in rule.limits:
-            count, window_end = self.windows.hit(limit.key_for(*caller), limit.get_expiry())
+            key = limit.key_for(*caller)
+            count, window_end = self._hit(rule.windows, key, limit)
             allowed = count <= limit.amount
             remaining = max(0, limit.amount - count)
             # The headers describe the limit the caller is closest to, or the one it broke.
@@ -306,6 +388,28 @@ class Limiter:
                 headers={"Retry-After": str(retry_after)},
             )
 
+    def _hit(self, windows: Windows, key: str, limit: RateLimitItem) -> tuple[int, float]:
+        """Count a hit in ``windows``; in the database's, not once the window is spent.
+
+        A fixed window stays spent until it ends, so a caller over a limit kept
+        in the database is refused from memory until then: a flood of attempts
+        writes nothing. Counts in memory cost nothing, and in Redis little, and
+        a Redis window must be asked again once Redis is back from an outage.
+        """
+        if not isinstance(windows, DatabaseWindows):
+            return windows.hit(key, limit.get_expiry())
+        now = time.time()
+        spent_until = self._spent.get(key)
+        if spent_until is not None and now < spent_until:
+            return limit.amount + 1, spent_until
+        count, window_end = windows.hit(key, limit.get_expiry())
+        if count > limit.amount:
+            if now >= self._next_sweep:  # forget the windows that have ended
+                self._spent = {k: end for k, end in self._spent.items() if end > now}
+                self._next_sweep = now + SWEEP_SECONDS
+            self._spent[key] = window_end
+        return count, window_end
+
     def add_headers(self, response):
         """``after_request``: the counted request's ``X-RateLimit-*`` headers, 429s included."""
         # ``add``, not ``update``: nothing else sets these, and it need not scan the others.
@@ -319,10 +423,11 @@ def register_rate_limits(app: Flask) -> Limiter:
 
     Call it after the API is registered: the declared limits are read from the
     resources registered by then (later routes get the default). Limits are
-    parsed here, once. Counters live in ``RATELIMIT_STORAGE_URI``: in process by
-    default, in Redis when ``REDIS_URL`` is set, so that every worker and
-    instance shares them. With ``RATELIMIT_ENABLED`` off nothing is counted,
-    at no cost per request.
+    parsed here, once. Counters live in ``RATELIMIT_STORAGE_URI``, Redis when
+    ``REDIS_URL`` is set, so that every worker and instance shares them; by
+    default the declared limits count in the database and the default one in
+    process (the module's docstring says why). With ``RATELIMIT_ENABLED`` off
+    nothing is counted, at no cost per request.
     """
     config = app.config
     limiter = Limiter(app)
@@ -332,7 +437,9 @@ def register_rate_limits(app: Flask) -> Limiter:
         if setting is None:
             limiter.exempt(view)
         elif setting != DEFAULT_LIMIT:
-            limiter.rules[endpoint] = Rule(parse_limits(config, setting), view_class.rate_limit_key)
+            limiter.rules[endpoint] = Rule(
+                parse_limits(config, setting), view_class.rate_limit_key, limiter.strict_windows
+            )
     if config["RATELIMIT_ENABLED"]:
         app.before_request(limiter.check_request)
         app.after_request(limiter.add_headers)

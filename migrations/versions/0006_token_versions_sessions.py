@@ -1,7 +1,7 @@
 """token versions and sessions; the database becomes the record of revocations
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-03 14:00:00.000000
 
 - ``users.token_version``: every token carries the version current when it was
@@ -43,7 +43,7 @@ from flask import current_app
 
 # revision identifiers, used by Alembic.
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -19,11 +19,12 @@ import jwt
 import pytest
 import redis
 from flask_jwt_extended import create_access_token
+from sqlalchemy.exc import OperationalError
 
 from api.config import ConfigError
 from api.hooks import ratelimit
 from api.hooks.ratelimit import LocalWindows, client_key
-from models import User, db
+from models import RateLimitWindow, User, db
 from tests.conftest import PASSWORD, bearer
 from tests.helpers import assert_problem
 from tests.redis_keys import TEST_REDIS_URL
@@ -331,6 +332,117 @@ def test_in_process_windows_restart_when_they_end_and_are_swept_later(monkeypatc
 
     # Only live windows are kept: memory follows the active callers, not all callers ever.
     assert set(windows._windows) == {"c"}
+
+
+# --- without Redis: the login and register limits in the database, shared by every worker ---
+
+
+WRONG_PASSWORD = "wrong password!"
+
+
+def _login_from(client, ip, password=WRONG_PASSWORD):
+    body = {"email": "customer@example.com", "password": password}
+    return client.post(LOGIN, json=body, environ_overrides={"REMOTE_ADDR": ip})
+
+
+def test_workers_share_the_login_budget_without_redis(build_app, customer):
+    # Two apps on one database, as two gunicorn workers are.
+    one, two = (build_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute") for _ in range(2))
+    clients = [one.test_client(), two.test_client()]
+
+    attempts = [_login_from(clients[i % 2], OFFICE) for i in range(4)]
+
+    assert [r.status_code for r in attempts] == [401, 401, 401, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in attempts] == ["2", "1", "0", "0"]
+    assert _login_from(clients[1], OFFICE, PASSWORD).status_code == 429  # even the right one
+    assert _login_from(clients[0], HOME, PASSWORD).status_code == 200
+
+
+def test_registration_shares_its_budget_the_same_way(build_app):
+    one, two = (build_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="2 per minute") for _ in range(2))
+
+    def register(client, n):
+        body = {"email": f"n{n}@example.com", "password": PASSWORD, "name": "N"}
+        return client.post("/api/v1/auth/register", json=body).status_code
+
+    clients = [one.test_client(), two.test_client(), one.test_client()]
+    assert [register(client, n) for n, client in enumerate(clients)] == [201, 201, 429]
+
+
+def test_the_default_limit_still_counts_in_each_worker(build_app):
+    # Documented: without Redis each worker keeps its own share of RATELIMIT_DEFAULT.
+    one, two = (
+        build_app(RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="2 per minute") for _ in range(2)
+    )
+
+    assert statuses(one.test_client(), PRODUCTS, ip=OFFICE) == [200, 200, 429]
+    assert statuses(two.test_client(), PRODUCTS, ip=OFFICE) == [200, 200, 429]
+
+
+def test_a_spent_login_window_is_refused_without_writing(build_app, customer, monkeypatch):
+    client = build_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="2 per minute").test_client()
+    assert [_login_from(client, OFFICE).status_code for _ in range(3)] == [401, 401, 429]
+
+    def no_more_writes(*_args, **_kwargs):
+        raise AssertionError("a spent window was counted in the database again")
+
+    monkeypatch.setattr(ratelimit, "count_hit", no_more_writes)
+    refused = [_login_from(client, OFFICE) for _ in range(5)]
+
+    assert [r.status_code for r in refused] == [429] * 5
+    assert {r.headers["X-RateLimit-Remaining"] for r in refused} == {"0"}
+    assert 0 < int(refused[-1].headers["Retry-After"]) <= 60
+
+
+def test_database_windows_restart_when_they_end_and_ended_ones_are_deleted(app, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
+    windows = ratelimit.DatabaseWindows()
+
+    with app.app_context():
+        assert [windows.hit("a", 60), windows.hit("a", 60)] == [(1, 1060.0), (2, 1060.0)]
+        clock[0] = 1060.0
+        assert windows.hit("a", 60) == (1, 1120.0)
+        windows.hit("b", 60)
+        clock[0] = 1000.0 + ratelimit.SWEEP_SECONDS + 120
+        windows.hit("c", 60)
+        kept = db.session.scalars(db.select(RateLimitWindow.key)).all()
+
+    # Only live windows are kept: the table follows the active callers, not all callers ever.
+    assert kept == ["c"]
+
+
+def test_logins_are_counted_in_process_while_the_database_fails(
+    build_app, customer, monkeypatch, capsys
+):
+    monkeypatch.setattr(ratelimit, "RECHECK_SECONDS", 0)  # every request tries the database
+    app = build_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
+    client = app.test_client()
+
+    def failing(*_args, **_kwargs):
+        raise OperationalError("UPDATE rate_limit_windows", {"key": "secret"}, Exception("down"))
+
+    def counted_in_database() -> dict[str, int]:
+        with app.app_context():
+            rows = db.session.execute(db.select(RateLimitWindow.key, RateLimitWindow.hits))
+            return {key.split("/")[1]: hits for key, hits in rows}
+
+    assert _login_from(client, OFFICE).status_code == 401  # 1 of 3, in the database
+    with monkeypatch.context() as outage:
+        outage.setattr(ratelimit, "count_hit", failing)
+        # In process, a budget of its own; never a 500.
+        assert [_login_from(client, OFFICE).status_code for _ in range(4)] == [401] * 3 + [429]
+    # Back in the database.
+    assert _login_from(client, HOME).status_code == 401
+    assert counted_in_database() == {f"ip:{OFFICE}": 1, f"ip:{HOME}": 1}
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    events = [
+        (line["level"], line["message"]) for line in lines if line["logger"] == "api.ratelimit"
+    ]
+    assert [level for level, _ in events] == ["WARNING", "INFO"]
+    assert "failed (OperationalError)" in events[0][1]
+    assert "secret" not in events[0][1]
 
 
 # --- Redis: every instance counts in one place ----------------------------------------------

@@ -98,6 +98,20 @@ def test_seed_keeps_an_existing_account_and_its_password(runner, make_user, in_a
     assert _login(client, "customer@example.com", PASSWORD).status_code == 200
 
 
+def test_seed_finds_an_account_whatever_spelling_created_it(runner, in_app):
+    # Full-width "ADMIN", as an operator's input method may type it.
+    created = runner.invoke(
+        args=["create-admin", "--email", "\uff21\uff24\uff2d\uff29\uff2e@Example.com"],
+        env={"ADMIN_PASSWORD": ADMIN_PASSWORD},
+    )
+
+    seeded = runner.invoke(args=["seed"])
+
+    assert created.exit_code == seeded.exit_code == 0, created.output + seeded.output
+    assert "admin admin@example.com created" in created.output
+    assert in_app(_counts)[1] == len(DEMO_USERS)
+
+
 def test_seed_is_refused_in_production(production_app, in_app):
     result = production_app.test_cli_runner().invoke(args=["seed"])
 
@@ -171,6 +185,21 @@ def test_create_admin_refuses_an_email_that_is_taken(runner, make_user, in_app):
     assert not user.is_admin
 
 
+def test_create_admin_refuses_a_look_alike_of_a_taken_email(runner, make_user, in_app):
+    existing = make_user(email="taken@example.com")
+
+    result = runner.invoke(
+        args=["create-admin", "--email", "\uff54\uff41\uff4b\uff45\uff4e@example.com"],
+        env={"ADMIN_PASSWORD": ADMIN_PASSWORD},
+    )
+
+    assert result.exit_code == 1
+    assert "Error: A user with email taken@example.com already exists" in result.output
+    assert not in_app(find_user_by_email, "taken@example.com").is_admin
+    assert in_app(find_user_by_email, "taken@example.com").id == existing["id"]
+    assert in_app(_counts)[1] == 1
+
+
 @pytest.mark.parametrize("how", ["env", "prompt"])
 def test_create_admin_refuses_a_short_password(runner, in_app, monkeypatch, how):
     short = "x" * (PASSWORD_MIN_LENGTH - 1)
@@ -196,7 +225,15 @@ def test_create_admin_needs_an_email(runner, in_app):
 
 
 @pytest.mark.parametrize(
-    "email", ["not an email", "no-at-sign.example.com", "a@b", "x" * 250 + "@e.com"]
+    "email",
+    [
+        "not an email",
+        "no-at-sign.example.com",
+        "a@b",
+        "x" * 250 + "@e.com",
+        pytest.param("ad\u200bmin@example.com", id="a-zero-width-space"),
+        pytest.param("\u0130" * 240 + "@x.example", id="490-characters-once-lower-cased"),
+    ],
 )
 def test_create_admin_refuses_an_invalid_email_before_asking_for_a_password(runner, in_app, email):
     result = runner.invoke(args=["create-admin", "--email", email], input="")

@@ -2,6 +2,7 @@
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from models import ConflictError, Product, db
 from models.base import transaction
@@ -72,3 +73,44 @@ def test_every_write_bumps_the_version(app, in_app):
 
     first, second = in_app(scenario)
     assert second == first + 1
+
+
+def test_a_locking_transaction_never_drops_changes_made_before_it(in_app):
+    def attempt():
+        db.session.add(Product(sku="PENDING-1", name="x", price_cents=1, stock=1))
+        with pytest.raises(RuntimeError, match="before any change"), transaction(locking=True):
+            pass
+        db.session.rollback()
+
+    in_app(attempt)
+
+
+def test_a_locking_transaction_sees_what_committed_after_the_session_read(make_product, in_app):
+    product_id = make_product(stock=5)
+
+    def scenario():
+        product = get_product(product_id)
+        assert product.stock == 5
+        with db.engine.begin() as other:  # another request's write, committed meanwhile
+            other.execute(text("UPDATE products SET stock = 2 WHERE id = :id"), {"id": product_id})
+        with transaction(locking=True):
+            return get_product(product_id).stock
+
+    assert in_app(scenario) == 2
+
+
+def test_a_failed_statement_never_shows_its_bound_parameters(in_app):
+    # The message of a database error is what a 500 logs; its values may be a
+    # password hash or an email.
+    secret = "$argon2id$v=19$m=64,t=1,p=4$never-in-a-log"
+
+    def attempt():
+        statement = text("INSERT INTO no_such_table (password_hash) VALUES (:secret)")
+        with pytest.raises(DBAPIError) as caught:
+            db.session.execute(statement, {"secret": secret})
+        db.session.rollback()
+        return str(caught.value)
+
+    message = in_app(attempt)
+    assert "INSERT INTO no_such_table" in message
+    assert secret not in message

@@ -44,6 +44,7 @@ def test_postgresql_gets_pool_settings_from_the_environment():
     )
 
     assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {
+        "hide_parameters": True,
         "pool_size": 12,
         "max_overflow": 3,
         "pool_recycle": 600,
@@ -55,6 +56,7 @@ def test_postgresql_pool_defaults():
     options = settings_from_env({"DATABASE_URL": UNREACHABLE_POSTGRES})["SQLALCHEMY_ENGINE_OPTIONS"]
 
     assert options == {
+        "hide_parameters": True,
         "pool_size": 5,
         "max_overflow": 10,
         "pool_recycle": 1800,
@@ -62,10 +64,10 @@ def test_postgresql_pool_defaults():
     }
 
 
-def test_sqlite_keeps_sqlalchemys_own_pool():
+def test_sqlite_keeps_sqlalchemys_own_pool_and_hides_parameters_too():
     config = settings_from_env({"DATABASE_URL": "sqlite:////tmp/x.db", "DB_POOL_SIZE": "12"})
 
-    assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {}
+    assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {"hide_parameters": True}
 
 
 def test_a_malformed_pool_size_is_refused_by_name():

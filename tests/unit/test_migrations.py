@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -17,6 +18,7 @@ from sqlalchemy import table as sa_table
 from api import create_app
 from models import db
 from models.token import REVOKED_PREFIX
+from models.user import find_user_by_email
 from tests.conftest import REDIS_URL, UNREACHABLE_REDIS_URL
 from tests.databases import fresh_database
 
@@ -129,6 +131,96 @@ def test_the_app_never_creates_tables_itself(app_config, tmp_path):
     with application.app_context():
         application.test_client().get("/ready")
         assert inspect(db.engine).get_table_names() == []
+
+
+# --- 0005: the emails already stored, normalised --------------------------------------------
+
+
+@pytest.fixture
+def app_at_0004(app_config, tmp_path):
+    """An app on a fresh database migrated to 0004, the revision before emails were normalised."""
+    with fresh_database(tmp_path) as url:
+        application = create_app({**app_config, "SQLALCHEMY_DATABASE_URI": url})
+        with application.app_context():
+            upgrade(revision="0004")
+            yield application
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _stored_user(email: str, *, deleted: bool = False) -> int:
+    """A user row as the code before 0005 could leave it; its id."""
+    now = datetime.now(UTC)
+    user_id = db.session.execute(
+        text(
+            "INSERT INTO users (email, name, role, password_hash, created_at, updated_at,"
+            " version, deleted_at) VALUES (:email, 'Someone', 'customer', 'not a hash', :now,"
+            " :now, 1, :deleted) RETURNING id"
+        ),
+        {"email": email, "now": now, "deleted": now if deleted else None},
+    ).scalar_one()
+    db.session.commit()
+    return user_id
+
+
+def _stored() -> dict[int, tuple[str, int]]:
+    rows = db.session.execute(text("SELECT id, email, version FROM users")).all()
+    db.session.commit()
+    return {user_id: (email, version) for user_id, email, version in rows}
+
+
+def _upgrade_to_0005() -> None:
+    """Upgrade with Alembic itself: Flask-Migrate would turn a refusal into sys.exit."""
+    command.upgrade(current_app.extensions["migrate"].migrate.get_config(), "0005")
+
+
+def _revision() -> str:
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def test_0005_normalises_the_emails_already_stored(app_at_0004):
+    full_width = _stored_user("\uff41\uff44\uff41@example.com")  # lower-cased, not normalised
+    hidden = _stored_user("gr\u200bace@example.com")
+    plain = _stored_user("linus@example.com")
+    # Deleted accounts may share an address with a live one.
+    deleted_twin = _stored_user("\uff4cinus@example.com", deleted=True)
+
+    _upgrade_to_0005()
+
+    assert _stored() == {
+        full_width: ("ada@example.com", 2),  # a new version: the old ETag is stale
+        hidden: ("grace@example.com", 2),
+        plain: ("linus@example.com", 1),
+        deleted_twin: ("linus@example.com", 2),
+    }
+    upgrade()  # the models are the head's
+    assert find_user_by_email("ADA@example.com").id == full_width
+
+
+def test_0005_stops_naming_live_accounts_that_would_share_an_address(app_at_0004):
+    ada = _stored_user("ada@example.com")
+    twin = _stored_user("\uff41\uff44\uff41@example.com")
+    before = _stored()
+
+    with pytest.raises(RuntimeError) as caught:
+        _upgrade_to_0005()
+
+    message = str(caught.value)
+    assert f"user {ada} ('ada@example.com')" in message
+    assert f"user {twin} ('\uff41\uff44\uff41@example.com')" in message
+    assert "would all become 'ada@example.com'" in message
+    assert (_revision(), _stored()) == ("0004", before)
+    assert "rate_limit_windows" not in inspect(db.engine).get_table_names()
+
+
+def test_0005_stops_naming_a_live_account_too_long_once_normalised(app_at_0004):
+    grows = _stored_user("\u0130" * 240 + "@x.example")  # 250 characters, 490 lower-cased
+
+    with pytest.raises(RuntimeError, match=f"user {grows} .* would be 490 characters long"):
+        _upgrade_to_0005()
+
+    assert _revision() == "0004"
 
 
 # --- 0006: the database becomes the record of revocations -----------------------------------
