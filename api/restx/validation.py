@@ -7,11 +7,14 @@ pattern, enum, format) is a 422. Messages never echo the offending value, so a
 megabyte string does not come back in the error.
 """
 
+import re
+
 from flask import request
 from jsonschema import Draft4Validator, FormatChecker
 
 from api.errors import ApiProblem
 
+_REQUIRED = re.compile(r"^'(.+)' is a required property$")
 SHAPE_KEYWORDS = frozenset({"type", "required", "additionalProperties"})
 BODY = "body"
 
@@ -21,7 +24,9 @@ def _message(error) -> tuple[str, str]:
     path = ".".join(str(part) for part in error.absolute_path) or BODY
     keyword, bound = error.validator, error.validator_value
     if keyword == "required":
-        missing = [name for name in bound if name not in error.instance]
+        # One error per missing property, which only its message names.
+        named = _REQUIRED.match(error.message)
+        missing = [named.group(1)] if named else [n for n in bound if n not in error.instance]
         return _join(path, missing[0] if missing else ""), "is required"
     if keyword == "additionalProperties":
         known = set(error.schema.get("properties", {}))
@@ -67,6 +72,15 @@ def build_validator(schema: dict, definitions: dict) -> Draft4Validator:
     return Draft4Validator({**schema, "definitions": definitions}, format_checker=FormatChecker())
 
 
+def field_errors(validator: Draft4Validator, payload) -> list[tuple[str, str]]:
+    """(field path, message) for each way ``payload`` breaks ``validator``'s schema.
+
+    The messages of a request body's 400 or 422, for a body that is not a
+    request's: a line of an import file is checked with these.
+    """
+    return [_message(error) for error in validator.iter_errors(payload)]
+
+
 def validate_json_body(validator: Draft4Validator) -> dict:
     """Parse the request body as JSON and check it with ``validator``.
 
@@ -87,8 +101,7 @@ def validate_json_body(validator: Draft4Validator) -> dict:
     if not found:
         return payload
     errors: dict[str, list[str]] = {}
-    for error in found:
-        path, message = _message(error)
+    for path, message in map(_message, found):
         errors.setdefault(path, []).append(message)
     if any(error.validator in SHAPE_KEYWORDS for error in found):
         raise ApiProblem(400, "The request body is malformed", errors=errors)
