@@ -20,6 +20,7 @@ from models import (
     NotFoundError,
     PreconditionFailedError,
 )
+from models.catalog_import import ImportFileError, ImportTooLargeError
 from models.images import ImageTooLargeError, UnsupportedImageError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -137,10 +138,12 @@ def _translate(error: BaseException) -> ApiProblem:
         return ApiProblem(403, error.detail)
     if isinstance(error, PreconditionFailedError):
         return ApiProblem(412, error.detail)
-    if isinstance(error, ImageTooLargeError):
+    if isinstance(error, ImageTooLargeError | ImportTooLargeError):
         return ApiProblem(413, error.detail)
     if isinstance(error, UnsupportedImageError):
         return ApiProblem(415, error.detail)
+    if isinstance(error, ImportFileError):
+        return ApiProblem(422, error.detail)
     if isinstance(error, InvalidCredentialsError):
         return unauthorized(error.detail)
     if isinstance(error, ExpiredSignatureError):

@@ -13,6 +13,7 @@ from models.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from models.job import Job, JobKind, JobStatus
 from models.order import IdempotencyKey, Order, OrderItem, Status
 from models.product import Product
 from models.token import RevokedToken
@@ -24,6 +25,9 @@ __all__ = [
     "ForbiddenError",
     "IdempotencyKey",
     "InvalidCredentialsError",
+    "Job",
+    "JobKind",
+    "JobStatus",
     "NotFoundError",
     "Order",
     "OrderItem",
