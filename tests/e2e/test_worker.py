@@ -203,10 +203,11 @@ def test_stopped_killed_and_parallel_workers_leave_the_job_equal_to_the_catalog(
                 Product.sku, Product.name, Product.description, Product.price_cents, Product.stock
             )
         ).all()
-        db.engine.dispose()
     untouched = dict.fromkeys(before - expected.keys(), ("Before", "", 1, 1))
     assert {row.sku: tuple(row)[1:] for row in rows} == {**untouched, **expected}
     assert client.get(f"/api/v1/jobs/{job_id}", headers=headers).get_json()["result"] == done.result
+    with app.app_context():
+        db.engine.dispose()  # after the last request: no connection is left to the GC
     _assert_logs(log, job_id)
 
 
