@@ -106,3 +106,10 @@ bench: $(VENV)/.bench
 	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	$(BIN)/python -m bench.run
 
+# --- benchmark: a 100,000-line catalog import through a real worker ---------------
+.PHONY: bench-import
+
+## bench-import: import 100,000 catalog lines with a worker; lines/s, and point reads/s meanwhile (docs/import-benchmark.md)
+bench-import: $(VENV)/.bench
+	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	$(BIN)/python -m bench.import_bench
