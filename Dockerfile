@@ -23,7 +23,7 @@ COPY migrations/ migrations/
 COPY openapi/ openapi/
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin storefront \
-    && mkdir -p instance/uploads \
+    && mkdir -p instance/uploads instance/jobs \
     && chown -R storefront:storefront instance
 USER storefront
 

@@ -34,13 +34,19 @@ $(NODE_TOOLS): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## run: install, migrate, seed demo data and serve with gunicorn (gunicorn.conf.py) on HOST:PORT
+## run: install, migrate, seed demo data, serve with gunicorn (gunicorn.conf.py) on HOST:PORT and run a job worker
 run: $(VENV)/.runtime
 	$(FLASK) db upgrade
 	$(FLASK) seed
 	@echo "Swagger UI: http://$(HOST):$(PORT)/docs   (spec: http://$(HOST):$(PORT)/api/v1/swagger.json)"
 	@echo "Redoc:      http://$(HOST):$(PORT)/redoc"
-	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
+	@# gunicorn and `flask worker` side by side. Ctrl-C reaches both from the terminal
+	@# (the worker hands its running jobs back); if either stops on its own, the other is stopped.
+	@trap 'stopping=1' INT; trap 'stopping=1; kill -TERM $$api $$worker' TERM; \
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app & api=$$!; \
+	$(FLASK) worker & worker=$$!; \
+	while [ -z "$$stopping" ] && kill -0 $$api 2>/dev/null && kill -0 $$worker 2>/dev/null; do sleep 1; done; \
+	[ -n "$$stopping" ] || kill -TERM $$api $$worker 2>/dev/null; wait
 
 ## dev: the Flask development server with reload and the debugger (never in production)
 dev: $(VENV)/.runtime
@@ -105,3 +111,11 @@ $(VENV)/.bench: bench/requirements.txt $(VENV)/.runtime
 bench: $(VENV)/.bench
 	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	$(BIN)/python -m bench.run
+
+# --- benchmark: a 100,000-line catalog import through a real worker ---------------
+.PHONY: bench-import
+
+## bench-import: import 100,000 catalog lines with a worker; lines/s, and point reads/s meanwhile (docs/import-benchmark.md)
+bench-import: $(VENV)/.bench
+	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	$(BIN)/python -m bench.import_bench

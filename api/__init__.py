@@ -22,6 +22,7 @@ from api.hooks.ratelimit import register_rate_limits
 from api.hooks.request_log import register_request_log
 from api.hooks.security_headers import register_security_headers
 from api.http.page_counts import register_page_counts
+from api.jobs import register_jobs
 from api.restx.base import StorefrontApi
 from models import db
 
@@ -52,6 +53,8 @@ def create_app(config: dict | None = None) -> Flask:
     register_database(app)
     register_auth(app)
     register_api(app)
+    # After the API: job runners read its input and output models.
+    register_jobs(app)
     # After the API: the limiter reads each registered resource's declared limit.
     register_rate_limits(app)
     register_error_handlers(app)

@@ -161,6 +161,7 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
         "UPLOAD_FOLDER": environ.get("UPLOAD_FOLDER") or str(instance / "uploads"),
         "MAX_UPLOAD_MB": _number(environ, "MAX_UPLOAD_MB", 5, float),
         "MAX_IMAGE_PIXELS": _number(environ, "MAX_IMAGE_PIXELS", MAX_IMAGE_PIXELS, minimum=1),
+        **job_settings(environ, instance),
         "BEHIND_PROXY": _flag(environ, "BEHIND_PROXY", False),
         "LOG_LEVEL": (environ.get("LOG_LEVEL") or "INFO").upper(),
         # Unset: no /metrics. Set: /metrics answers requests bearing this token.
@@ -186,6 +187,30 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
         # Cheap hashes keep the suite fast; the algorithm is the same.
         settings.update(ARGON2_TIME_COST=1, ARGON2_MEMORY_KIB=64)
     return settings
+
+
+def job_settings(environ, instance: Path) -> dict:
+    """Settings of the long-running jobs (``api.jobs``): files, queue, leases, retention.
+
+    ``JOB_FOLDER`` holds uploaded imports, finished exports and, without
+    ``REDIS_URL``, the SQLite queue; the API and every worker must share it.
+    """
+    return {
+        "JOB_FOLDER": environ.get("JOB_FOLDER") or str(instance / "jobs"),
+        "MAX_IMPORT_MB": _number(environ, "MAX_IMPORT_MB", 20, float, minimum=0),
+        "JOB_RETENTION_DAYS": _number(environ, "JOB_RETENTION_DAYS", 7, float, minimum=0),
+        # The queue's name: its Redis keys, or its rows in the SQLite queue file.
+        "JOB_QUEUE": environ.get("JOB_QUEUE") or "storefront-jobs",
+        # A worker renews its lease at every chunk; one silent this long is presumed dead.
+        "JOB_LEASE_SECONDS": _number(environ, "JOB_LEASE_SECONDS", 30, float, minimum=1),
+        # How often each worker looks for jobs whose worker died.
+        "JOB_REAP_SECONDS": _number(environ, "JOB_REAP_SECONDS", 10, float, minimum=1),
+        # A job whose worker died this many times is failed rather than resumed again.
+        "JOB_MAX_ATTEMPTS": _number(environ, "JOB_MAX_ATTEMPTS", 3, minimum=1),
+        "JOB_IMPORT_CHUNK": _number(environ, "JOB_IMPORT_CHUNK", 500, minimum=1),
+        # Tests only: run each job inside the request that creates it (no worker).
+        "JOB_IMMEDIATE": False,
+    }
 
 
 def check_production_safety(config) -> None:

@@ -21,6 +21,7 @@ from models import (
     NotFoundError,
     PreconditionFailedError,
 )
+from models.catalog_import import ImportFileError, ImportTooLargeError
 from models.image_checks import (
     ImageTooLargeError,
     ImageTooManyPixelsError,
@@ -137,8 +138,9 @@ _DOMAIN_STATUS = (
     (ConflictError, 409),
     (ForbiddenError, 403),
     (PreconditionFailedError, 412),
-    ((ImageTooLargeError, ImageTooManyPixelsError), 413),
+    ((ImageTooLargeError, ImageTooManyPixelsError, ImportTooLargeError), 413),
     (UnsupportedImageError, 415),
+    (ImportFileError, 422),
 )
 
 

@@ -14,6 +14,7 @@ from models.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from models.job import Job, JobKind, JobStatus
 from models.order import IdempotencyKey, Order, OrderItem, Status
 from models.product import Product
 from models.ratelimit import RateLimitWindow
@@ -27,6 +28,9 @@ __all__ = [
     "IdempotencyKey",
     "InvalidCredentialsError",
     "InvalidValueError",
+    "Job",
+    "JobKind",
+    "JobStatus",
     "NotFoundError",
     "Order",
     "OrderItem",

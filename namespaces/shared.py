@@ -6,14 +6,16 @@ is declared here once. ``shared`` is a namespace without routes: registering
 it registers these models with the Api, and restx lists no tag for it.
 """
 
+from flask import url_for
 from flask_restx import fields
 
 from api.http.links import link, links_to
 from api.http.pagination import page_model, sort_argument
-from api.restx.fields import MAX_ID, Timestamp, links, text
-from api.restx.parsers import bounded_int, utc_datetime
-from api.restx.serialize import Namespace
+from api.restx.fields import MAX_ID, NullableModel, Timestamp, links, nullable, text
+from api.restx.parsers import bounded_int, make_parser, token, utc_datetime
+from api.restx.serialize import Namespace, marshal
 from models.emails import EMAIL_MAX_LENGTH, EMAIL_PATTERN
+from models.job import IDEMPOTENCY_KEY_MAX_LENGTH, MAX_ERRORS, STATUS_MEANINGS, JobKind
 from models.order import ORDER_SORTS, Status
 from models.user import (
     MAX_AGE,
@@ -175,3 +177,186 @@ def order_filters(parser, *, user_id: bool):
     )
     sort_argument(parser, ORDER_SORTS)
     return parser
+
+
+# --- jobs: what the import and export operations answer, and the jobs resource --------
+
+# Seconds a client is asked to wait before polling a job again.
+RETRY_AFTER_SECONDS = 2
+JOB_STATUSES = [status.value for status in STATUS_MEANINGS]
+JOB_KINDS = [kind.value for kind in JobKind]
+JOB_STATUS_DESCRIPTION = "The job's state: " + "; ".join(
+    f"`{status.value}`: {meaning}" for status, meaning in STATUS_MEANINGS.items()
+)
+JobLinks = links(
+    shared,
+    "JobLinks",
+    "/api/v1/jobs/1",
+    cancel=("Cancels it (while queued or running)", "/api/v1/jobs/1/cancel"),
+    download=(
+        "The exported file (a succeeded export only)",
+        "/api/v1/jobs/1/download",
+    ),
+)
+JobProgress = shared.model(
+    "JobProgress",
+    {
+        "done": fields.Integer(
+            required=True,
+            min=0,
+            example=1500,
+            description="Units done and committed: lines of an import's file, orders of an export",
+        ),
+        "total": nullable(
+            fields.Integer(
+                required=True,
+                min=0,
+                example=10000,
+                description="Units in all (the file's lines after the header; the orders to "
+                "export); null until known",
+            )
+        ),
+    },
+)
+JobError = shared.model(
+    "JobError",
+    {
+        "line": nullable(
+            fields.Integer(
+                required=True,
+                min=2,
+                example=12,
+                description="The file's line number (the header is line 1); null for an "
+                "error of the whole job",
+            )
+        ),
+        "field": nullable(
+            fields.String(
+                required=True,
+                example="price_cents",
+                description="The column at fault; null when it is the line as a whole",
+            )
+        ),
+        "message": fields.String(
+            required=True, example="must be at least 0", description="What is wrong, to fix it"
+        ),
+    },
+)
+JOB_RESULT_FIELDS = {
+    "created": fields.Integer(
+        min=0, example=120, description="Import: products created (or, dry run, that would be)"
+    ),
+    "updated": fields.Integer(
+        min=0, example=30, description="Import: live products replaced (or that would be)"
+    ),
+    "failed": fields.Integer(
+        min=0, example=2, description="Import: lines reported in errors and not applied"
+    ),
+    "dry_run": fields.Boolean(
+        example=False, description="Import: true when the file was only checked, nothing written"
+    ),
+    "rows": fields.Integer(min=0, example=5000, description="Export: orders written to the file"),
+}
+JobResult = shared.add_model(
+    "JobResult",
+    NullableModel("JobResult", JOB_RESULT_FIELDS),
+)
+Job = shared.model(
+    "Job",
+    {
+        "id": fields.Integer(required=True, readonly=True, example=1, description="Job id"),
+        "kind": fields.String(
+            required=True,
+            enum=JOB_KINDS,
+            example="product_import",
+            description="What the job does: `product_import` (POST /products/imports) or "
+            "`order_export` (POST /orders/exports)",
+        ),
+        "status": fields.String(
+            required=True,
+            enum=JOB_STATUSES,
+            example="running",
+            description=JOB_STATUS_DESCRIPTION,
+        ),
+        "progress": fields.Nested(JobProgress, required=True),
+        # Described by its model: a bare $ref, so that null passes in both documents.
+        "result": fields.Nested(JobResult, required=True, allow_null=True, skip_none=True),
+        "errors": fields.List(
+            fields.Nested(JobError),
+            required=True,
+            description=f"The first {MAX_ERRORS} problems, in file order (an import's bad "
+            "lines); `error_count` counts them all",
+        ),
+        "error_count": fields.Integer(
+            required=True, min=0, example=2, description="How many problems there are in all"
+        ),
+        "detail": nullable(
+            fields.String(
+                required=True,
+                example="Cancelled on request",
+                description="Why it failed or stopped; null otherwise",
+            )
+        ),
+        "created_at": Timestamp(required=True, readonly=True, description="Accepted at (UTC)"),
+        "started_at": nullable(
+            Timestamp(
+                required=True,
+                readonly=True,
+                description="First picked up by a worker (UTC); null until then",
+            )
+        ),
+        "finished_at": nullable(
+            Timestamp(
+                required=True,
+                readonly=True,
+                description="Reached its final status (UTC); null until then",
+            )
+        ),
+        "_links": fields.Nested(
+            JobLinks,
+            required=True,
+            skip_none=True,
+            attribute=links_to(
+                self=link("api.jobs_job_item", "job_id"),
+                cancel=link("api.jobs_job_cancel", "job_id", when="cancellable"),
+                download=link("api.jobs_job_download", "job_id", when="downloadable"),
+            ),
+        ),
+    },
+)
+JobPage = page_model(shared, "JobPage", Job, skip_none=False)
+
+
+def accepted(job) -> tuple:
+    """The 202 answer of an operation that started ``job``: the job, its URL, when to poll it."""
+    headers = {
+        "Location": url_for("api.jobs_job_item", job_id=job.id),
+        "Retry-After": str(RETRY_AFTER_SECONDS),
+    }
+    return marshal(job, Job), 202, headers
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_parameter(replay: str) -> tuple:
+    """The ``Idempotency-Key`` header of an operation that starts a job: (its parser, its spec).
+
+    ``replay`` says what a retry with the same key gets.
+    """
+    key = token(IDEMPOTENCY_KEY_MAX_LENGTH)
+    parser = make_parser()
+    parser.add_argument(
+        IDEMPOTENCY_HEADER,
+        dest="idempotency_key",
+        type=key,
+        location="headers",
+        help="Makes retries safe",
+    )
+    spec = {
+        "in": "header",
+        **key.__schema__,
+        "description": f"Any unique string (a UUID): {replay} Keys are remembered for 24 hours, "
+        "per user.",
+    }
+    return parser, spec

@@ -53,6 +53,9 @@ def app_config(tmp_path_factory, database_url) -> dict:
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_KIB": 64,
         "UPLOAD_FOLDER": str(tmp_path_factory.mktemp("uploads")),
+        # Jobs run inside the request that starts them; tests/e2e run real workers.
+        "JOB_IMMEDIATE": True,
+        "JOB_FOLDER": str(tmp_path_factory.mktemp("jobs")),
     }
 
 

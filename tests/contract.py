@@ -171,10 +171,31 @@ class Swagger2Document(Document):
             self._validate(where, schema, json.loads(response.get_data()))
 
     def _validator(self, schema: dict):
-        definitions = self.spec.get("definitions", {})
+        if not hasattr(self, "_definitions"):
+            self._definitions = _nullable_types(self.spec.get("definitions", {}))
         return Draft4Validator(
-            {**schema, "definitions": definitions}, format_checker=FormatChecker()
+            {**_nullable_types(schema), "definitions": self._definitions},
+            format_checker=FormatChecker(),
         )
+
+
+def _nullable_types(node):
+    """A copy of a 2.0 schema where ``x-nullable: true`` admits null, as 2.0 tools read it.
+
+    Draft 4 knows no ``x-nullable``: ``{"type": "string", "x-nullable": true}``
+    becomes ``{"type": ["string", "null"]}``. Nothing else changes, so every
+    other rule is checked as strictly as before.
+    """
+    if isinstance(node, list):
+        return [_nullable_types(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    copied = {key: _nullable_types(value) for key, value in node.items()}
+    if copied.pop("x-nullable", False) is True and isinstance(copied.get("type"), str):
+        copied["type"] = [copied["type"], "null"]
+        if "enum" in copied:
+            copied["enum"] = [*copied["enum"], None]
+    return copied
 
 
 class OpenAPI3Document(Document):

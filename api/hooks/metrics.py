@@ -49,6 +49,7 @@ class RequestMetrics:
             LABELS,
             registry=self.registry,
         )
+        self.collectors = []
         self.latency = Histogram(
             "http_request_duration_seconds",
             "Time to answer an HTTP request, by method, route and status",
@@ -63,13 +64,36 @@ class RequestMetrics:
         self.latency.labels(*labels).observe(seconds)
 
     def exposition(self) -> bytes:
-        """The Prometheus text format of every worker's metrics, or this process's."""
+        """The Prometheus text format of every worker's metrics, or this process's.
+
+        The collectors other parts registered (``storefront.collectors``: the
+        job queue's) are read at every scrape, in either mode.
+        """
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if not directory:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=directory)
+        for collector in self.collectors:
+            registry.register(collector)
         return generate_latest(registry)
+
+    def add(self, collect) -> None:
+        """Also expose the samples ``collect()`` yields, read at each scrape."""
+        collector = _Collector(collect)
+        self.collectors.append(collector)
+        self.registry.register(collector)
+
+
+class _Collector:
+    """A prometheus_client collector made of one function yielding metric families."""
+
+    def __init__(self, collect):
+        self.collect = collect
+
+    def describe(self):
+        """Nothing to describe up front: the families are read at scrape time."""
+        return []
 
 
 def _start_clock(_app, **_extra) -> None:
@@ -112,7 +136,9 @@ def register_metrics(app) -> None:
     if not app.config["METRICS_TOKEN"]:
         return
     disable_created_metrics()  # no *_created series: multiprocess mode has none either
-    app.extensions[EXTENSION] = RequestMetrics()
+    app.extensions[EXTENSION] = metrics = RequestMetrics()
+    for collect in app.extensions.get("storefront.collectors", []):
+        metrics.add(collect)
     request_started.connect(_start_clock, app)
     request_finished.connect(_observe, app)
     limiter = app.extensions.get("storefront.limiter")

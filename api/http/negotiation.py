@@ -107,7 +107,7 @@ def to_csv(page: dict) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     for item in items:
-        writer.writerow([_cell(item.get(column)) for column in columns])
+        writer.writerow([csv_cell(item.get(column)) for column in columns])
     return out.getvalue()
 
 
@@ -115,7 +115,8 @@ def _scalar(value) -> bool:
     return not isinstance(value, dict | list)
 
 
-def _cell(value) -> str:
+def csv_cell(value) -> str:
+    """A CSV cell for ``value``: text a spreadsheet would run as a formula gets a leading '."""
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return "" if value is None else str(value)

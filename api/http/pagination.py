@@ -66,8 +66,12 @@ def page_parser(*, cursor: bool = False):
     return parser
 
 
-def page_model(ns, name: str, item_model):
-    """Register and return the envelope model of a page of ``item_model``."""
+def page_model(ns, name: str, item_model, *, skip_none: bool = True):
+    """Register and return the envelope model of a page of ``item_model``.
+
+    ``skip_none``: leave the items' null fields out (an item whose model says a
+    field is null until known keeps it: ``skip_none=False``).
+    """
     page_links = ns.model(
         "PageLinks",
         {
@@ -98,7 +102,7 @@ def page_model(ns, name: str, item_model):
         name,
         {
             "items": fields.List(
-                fields.Nested(item_model, skip_none=True),
+                fields.Nested(item_model, skip_none=skip_none),
                 required=True,
                 description="The items of this page",
             ),

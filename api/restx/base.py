@@ -18,6 +18,10 @@ JSON = "application/json"
 # Headers that always come with a given status, documented wherever it is.
 CONVENTIONAL_HEADERS = {
     "201": {"Location": "URL of the created resource"},
+    "202": {
+        "Location": "URL of the job doing the work: poll it until its status is final",
+        "Retry-After": "Seconds to wait before polling the job",
+    },
     "401": {"WWW-Authenticate": "The scheme to authenticate with: Bearer"},
     "429": {"Retry-After": "Seconds to wait before retrying"},
 }

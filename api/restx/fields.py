@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from flask_restx import fields
+from flask_restx import Model, fields
 
 # Every id in a path or a body is bounded by the largest signed 64-bit integer,
 # the widest id column a database here has; past it a lookup would overflow.
@@ -74,3 +74,29 @@ def links(ns, name: str, self_example: str, **relations: tuple[str, str]):
             for rel, (text_, example) in described.items()
         },
     )
+
+
+def nullable(field):
+    """``field``, documented as ``x-nullable``: null until its value is known.
+
+    Swagger 2.0 has no ``null`` type; ``x-nullable`` is the extension its tools
+    read, and the OpenAPI 3 document turns it into ``nullable``. The field
+    stays in every representation (no ``skip_none``), so clients always find it.
+    """
+    schema = field.schema
+    field.schema = lambda: {**schema(), "x-nullable": True}
+    return field
+
+
+class NullableModel(Model):
+    """A restx model whose value may be null (``x-nullable`` on its definition).
+
+    For a field that is null until known and an object once it is: refer to it
+    with a plain ``fields.Nested(model, allow_null=True)`` (no description, so
+    the property is a bare ``$ref``; the model's definition is what says null
+    is allowed, which both validators and SDK generators read).
+    """
+
+    @property
+    def _schema(self):
+        return {**super()._schema, "x-nullable": True}

@@ -163,18 +163,48 @@ def server_env(database_url: str, **extra: str) -> dict:
 
 
 @contextmanager
-def seeded_server(scratch: Path, *, workers: int = 2, **env: str) -> Iterator[LiveServer]:
+def job_worker(env: dict) -> Iterator[subprocess.Popen]:
+    """A ``flask --app wsgi worker`` with ``env``, stopped (gracefully) afterwards."""
+    process = subprocess.Popen(
+        [str(BIN / "flask"), "--app", "wsgi", "worker", "--threads", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def seeded_server(
+    scratch: Path, *, workers: int = 2, job_worker_too: bool = False, **env: str
+) -> Iterator[LiveServer]:
     """A gunicorn on a fresh, migrated and seeded database, stopped afterwards.
 
-    ``env`` adds to or overrides ``server_env``'s settings.
+    ``env`` adds to or overrides ``server_env``'s settings. Jobs use a folder
+    (and a SQLite queue) of their own under ``scratch``; ``job_worker_too``
+    starts a job worker beside gunicorn.
     """
 
     with fresh_database(scratch) as url:
+        env = {"JOB_FOLDER": str(scratch / "jobs"), **env}
         live = LiveServer(server_env(url, **env), workers=workers)
         live.flask("db", "upgrade")
         live.seed_output = live.flask("seed")
         live.start()
         try:
-            yield live
+            if job_worker_too:
+                with job_worker(live.env):
+                    yield live
+            else:
+                yield live
         finally:
             live.stop()

@@ -12,6 +12,7 @@ traceback) at the first surprise.
 """
 
 import sys
+import time
 import uuid
 
 import storefront_client as sf
@@ -29,6 +30,7 @@ class Shop:
         self.auth = sf.AuthApi(client)
         self.products = sf.ProductsApi(client)
         self.orders = sf.OrdersApi(client)
+        self.jobs = sf.JobsApi(client)
 
     def log_in(self, email: str, password: str) -> "Shop":
         """The same shop, holding the access token of ``email``."""
@@ -126,6 +128,41 @@ def place_and_cancel_an_order(customer: Shop, product: sf.Product) -> None:
     assert f"{product.stock} available" in short.data.detail
 
 
+def poll(shop: Shop, job: sf.Job) -> sf.Job:
+    """The job, polled until its status is final (within a minute)."""
+    deadline = time.monotonic() + 60
+    while job.status in ("queued", "running"):
+        assert time.monotonic() < deadline, f"job {job.id} is still {job.status}"
+        time.sleep(0.2)
+        job = shop.jobs.get_job(job.id)
+    return job
+
+
+def import_a_catalog(shop: Shop) -> None:
+    """The demo admin imports a CSV file, polls the job to its end, and finds the products."""
+    admin = shop.log_in(*DEMO_ADMIN)
+    sku = f"IMP-{uuid.uuid4().hex[:8].upper()}"
+    catalog = (
+        "sku,name,description,price_cents,stock\n"
+        f"{sku},Imported mug,From a file,990,5\n"
+        f"{sku}-2,Broken mug,,-1,1\n"
+    )
+    accepted = admin.products.create_product_import(
+        file=("catalog.csv", catalog.encode()), idempotency_key=str(uuid.uuid4())
+    )
+    assert accepted.kind == "product_import"
+    job = poll(admin, accepted)
+    assert job.status == "succeeded", job.detail
+    assert (job.result.created, job.result.updated, job.result.failed) == (1, 0, 1)
+    assert job.progress.done == job.progress.total == 2
+    (error,) = job.errors
+    assert (error.line, error.var_field, error.message) == (3, "price_cents", "must be at least 0")
+    found = shop.products.list_products(q=sku)
+    assert [(p.sku, p.name, p.price_cents) for p in found.items] == [(sku, "Imported mug", 990)]
+    listed = admin.jobs.list_jobs(kind="product_import")
+    assert listed.items[0].id == job.id
+
+
 def main(base_url: str) -> None:
     """Tell the whole story against the server at ``base_url``."""
     shop = Shop(base_url)
@@ -134,6 +171,7 @@ def main(base_url: str) -> None:
     product = manage_catalog_as_admin(shop)
     place_and_cancel_an_order(customer, product)
     see_typed_errors(shop, product)
+    import_a_catalog(shop)
     print("story complete")  # noqa: T201 (the test reads it)
 
 

@@ -10,6 +10,8 @@
 import {
   AuthApi,
   Configuration,
+  Job,
+  JobsApi,
   Problem,
   ProductsApi,
   ResponseError,
@@ -36,6 +38,30 @@ async function problemOf(call: Promise<unknown>, status: number): Promise<Proble
   throw new Error(`expected a ${status} problem`);
 }
 
+/** The job, polled until its status is final (within a minute). */
+async function poll(jobs: JobsApi, job: Job): Promise<Job> {
+  const deadline = Date.now() + 60_000;
+  while (job.status === "queued" || job.status === "running") {
+    check(Date.now() < deadline, `job ${job.id} is still ${job.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    job = await jobs.getJob({ jobId: job.id });
+  }
+  return job;
+}
+
+async function importCatalog(admin: Configuration, catalog: ProductsApi): Promise<void> {
+  const sku = `TSI-${Date.now()}`;
+  const text = `sku,name,description,price_cents,stock\n${sku},Imported cup,,450,2\n`;
+  const accepted = await new ProductsApi(admin).createProductImport({
+    file: new Blob([text], { type: "text/csv" }),
+  });
+  const job = await poll(new JobsApi(admin), accepted);
+  check(job.status === "succeeded", `import ${job.status}: ${job.detail}`);
+  check(job.result?.created === 1 && job.errors.length === 0, "one product created");
+  const found = await catalog.listProducts({ q: sku });
+  check(found.items.length === 1 && found.items[0].priceCents === 450, "imported product listed");
+}
+
 async function main(basePath: string): Promise<void> {
   const anonymous = new Configuration({ basePath });
   const tokens = await new AuthApi(anonymous).login({ payload: DEMO_ADMIN });
@@ -59,6 +85,7 @@ async function main(basePath: string): Promise<void> {
     payload: { sku, name: "Same SKU", priceCents: 1 },
   });
   check((await problemOf(duplicate, 409)).status === 409, "409 problem");
+  await importCatalog(admin, catalog);
   console.log("story complete");
 }
 

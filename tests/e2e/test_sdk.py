@@ -28,7 +28,8 @@ TSC = NODE_MODULES / ".bin" / "tsc"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with seeded_server(tmp_path_factory.mktemp("sdk-live")) as live:
+    # A job worker too: the story imports a catalog and polls the job to its end.
+    with seeded_server(tmp_path_factory.mktemp("sdk-live"), job_worker_too=True) as live:
         yield live
 
 

@@ -11,6 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SPLIT_RESOURCES = {
     "namespaces.product_images": {"namespaces.products"},
     "namespaces.products_bulk": {"namespaces.products"},
+    "namespaces.product_imports": {"namespaces.products"},
+    "namespaces.order_exports": {"namespaces.orders"},
 }
 
 

@@ -49,8 +49,8 @@ def refine(document: dict, swagger: dict | None = None) -> dict:
       media type. Problems (status >= 400) are ``application/problem+json`` only,
       and successes never are.
     - A 2.0 success without a schema, on an operation that produces binary
-      types (images), becomes binary content of those types; the converter
-      would leave it with none.
+      types (images) or no JSON at all (a CSV download), becomes binary content
+      of those types; the converter would leave it with none.
     """
     document = copy.deepcopy(document)
     for scheme in document.get("components", {}).get("securitySchemes", {}).values():
@@ -80,13 +80,18 @@ def _binary_download(swagger: dict, path: str, method: str, status: str, respons
     declared = operation.get("responses", {}).get(status, {})
     if response.get("content") or "schema" in declared or not status.startswith("2"):
         return
-    binary = [
-        media
-        for media in operation.get("produces", [])
-        if not media.endswith("json")
-        and not media.startswith("text/")
-        and media != "application/xml"
-    ]
+    produced = [media for media in operation.get("produces", []) if media != PROBLEM_MEDIA_TYPE]
+    if any(media.endswith("json") for media in produced):
+        # A JSON operation: XML and CSV are representations of its schema.
+        binary = [
+            media
+            for media in produced
+            if not media.endswith("json")
+            and not media.startswith("text/")
+            and media != "application/xml"
+        ]
+    else:
+        binary = produced  # a download (an image, an exported CSV): the file is the body
     if binary:
         response["content"] = {
             media: {"schema": {"type": "string", "format": "binary"}} for media in binary
