@@ -15,6 +15,7 @@ from api.http.conditional import conditional_write, expected_version, tagged
 from api.http.negotiation import XML, produces
 from api.http.responses import no_content
 from api.restx.base import Resource
+from api.restx.examples import NO_SUCH_ID, path_example
 from api.restx.fields import id_param, id_route
 from api.restx.parsers import make_parser
 from models.images import (
@@ -24,7 +25,7 @@ from models.images import (
     remove_product_image,
     set_product_image,
 )
-from namespaces.products import Product, ns
+from namespaces.products import DEMO_MUG_ID, Product, ns
 
 MEGABYTE = 1024 * 1024
 # Multipart framing around the file; the file itself is checked exactly.
@@ -51,7 +52,7 @@ def image_store() -> ImageStore:
 
 
 @ns.route(f"{id_route('product_id')}/image")
-@ns.doc(params={"product_id": id_param("Product id")})
+@ns.doc(params={"product_id": id_param("Product id", example=DEMO_MUG_ID)})
 class ProductImage(Resource):
     """A product's picture."""
 
@@ -60,7 +61,13 @@ class ProductImage(Resource):
     @ns.produces([*MEDIA_TYPES, PROBLEM_MEDIA_TYPE])
     @ns.response(200, "The image, with ETag and Cache-Control")
     @ns.response(304, "Not modified: your copy (If-None-Match) is current")
-    @problems(ns, 404, 429, d404="No such product, or it has no image")
+    @problems(
+        ns,
+        404,
+        429,
+        d404="No such product, or it has no image",
+        examples={404: "Image of product {product_id} does not exist"},
+    )
     def get(self, product_id):
         """Return the product's image in its own media type.
 
@@ -92,6 +99,11 @@ class ProductImage(Resource):
         d400="No image file in the multipart body",
         d413="The image is over MAX_UPLOAD_MB",
         d415="Not multipart/form-data, or the file is not a PNG, JPEG or WebP image",
+        examples={
+            400: {"detail": "Invalid query parameter", "errors": {"image": ["is required"]}},
+            413: "The image is larger than 5242880 bytes",
+            415: "The file must be a PNG, JPEG or WebP image (checked by its content)",
+        },
     )
     @conditional_write(ns)
     @ns.marshal_with(Product)
@@ -119,8 +131,15 @@ class ProductImage(Resource):
         return tagged(product)
 
     @ns.doc(id="deleteProductImage")
+    @path_example(ns, product_id=NO_SUCH_ID)
     @auth_required(ns, admin=True)
-    @problems(ns, 404, 429, d404="No such product, or it has no image")
+    @problems(
+        ns,
+        404,
+        429,
+        d404="No such product, or it has no image",
+        examples={404: "Product {product_id} does not exist"},
+    )
     @conditional_write(ns)
     @ns.response(204, "Removed")
     def delete(self, product_id):
