@@ -12,7 +12,7 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Browser assets shipped in Python packages (Redoc for /redoc): --no-deps,
+# Browser assets shipped in Python packages (Swagger UI and Redoc): --no-deps,
 # because only their static files are used (see requirements-assets.txt).
 INSTALL_ASSETS := $(BIN)/pip install --quiet --no-deps -r requirements-assets.txt
 
@@ -38,7 +38,7 @@ $(NODE_TOOLS): package.json package-lock.json
 run: $(VENV)/.runtime
 	$(FLASK) db upgrade
 	$(FLASK) seed
-	@echo "Swagger UI: http://$(HOST):$(PORT)/docs   (spec: http://$(HOST):$(PORT)/api/v1/swagger.json)"
+	@echo "Swagger UI: http://$(HOST):$(PORT)/docs   (spec: http://$(HOST):$(PORT)/api/v1/openapi.json)"
 	@echo "Redoc:      http://$(HOST):$(PORT)/redoc"
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
@@ -80,7 +80,7 @@ export: $(VENV)/.dev
 sdk: $(VENV)/.dev
 	$(BIN)/python -m tools.sdk
 
-## assets: (re)install the browser assets /redoc serves
+## assets: (re)install the browser assets /docs and /redoc serve
 assets: | $(BIN)/activate
 	$(INSTALL_ASSETS)
 

@@ -2,7 +2,7 @@
 
 from functools import cached_property
 
-from flask import Response, g, request, url_for
+from flask import Response, g, redirect, request, url_for
 from flask_restx import Api
 from flask_restx import Resource as RestxResource
 from flask_restx.model import ModelBase
@@ -150,6 +150,15 @@ class StorefrontApi(Api):
     def handle_error(self, e):
         """Render every error raised in a restx route as a problem response."""
         return problem_response(e)
+
+    def render_root(self):
+        """The site's root: whoever opens it in a browser wants the docs."""
+        return redirect(url_for("docs_pages.swagger_ui"), 302)
+
+    def _register_apidoc(self, app):
+        # restx's own Swagger UI (its templates and its older bundle under
+        # /swaggerui) is not used: api.docs.pages serves a newer one there.
+        pass
 
     def _register_specs(self, app_or_blueprint):
         # The spec is served by api.docs.spec from cached bytes, not re-rendered.
