@@ -8,8 +8,8 @@ load only from this app, so they work offline and behind a strict firewall.
 
 Their bundles come from PyPI's ``drf-spectacular-sidecar``, which republishes
 the npm ``swagger-ui-dist`` and ``redoc`` builds every month, so a machine with
-only Python gets them from ``pip`` (flask-restx ships a Swagger UI too old for
-the dialog this needs, and no Redoc). Only the package's static files are
+only Python gets them from ``pip`` (flask-restx ships an older Swagger UI, 4.19,
+whose page template has inline code, and no Redoc). Only the package's static files are
 used, never its Django app, so ``requirements-assets.txt`` is installed with
 ``--no-deps`` and pins the wheel by hash. Without it, both pages answer a 503
 problem that says how to install it rather than a page that stays blank.
