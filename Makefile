@@ -12,7 +12,7 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Browser assets shipped in Python packages (Redoc for /redoc): --no-deps,
+# Browser assets shipped in Python packages (Swagger UI and Redoc): --no-deps,
 # because only their static files are used (see requirements-assets.txt).
 INSTALL_ASSETS := $(BIN)/pip install --quiet --no-deps -r requirements-assets.txt
 
@@ -38,7 +38,7 @@ $(NODE_TOOLS): package.json package-lock.json
 run: $(VENV)/.runtime
 	$(FLASK) db upgrade
 	$(FLASK) seed
-	@echo "Swagger UI: http://$(HOST):$(PORT)/docs   (spec: http://$(HOST):$(PORT)/api/v1/swagger.json)"
+	@echo "Swagger UI: http://$(HOST):$(PORT)/docs   (spec: http://$(HOST):$(PORT)/api/v1/openapi.json)"
 	@echo "Redoc:      http://$(HOST):$(PORT)/redoc"
 	@# gunicorn and `flask worker` side by side. Ctrl-C reaches both from the terminal
 	@# (the worker hands its running jobs back); if either stops on its own, the other is stopped.
@@ -91,7 +91,7 @@ export: $(VENV)/.dev
 sdk: $(VENV)/.dev
 	$(BIN)/python -m tools.sdk
 
-## assets: (re)install the browser assets /redoc serves
+## assets: (re)install the browser assets /docs and /redoc serve
 assets: | $(BIN)/activate
 	$(INSTALL_ASSETS)
 

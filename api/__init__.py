@@ -59,7 +59,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_rate_limits(app)
     register_error_handlers(app)
     register_commands(app)
-    # After the API: /docs replaces the page restx would serve.
+    # After the limiter: it exempts the docs' assets, as it does static files.
     register_docs_pages(app)
     register_security_headers(app)
     register_cache_control(app)
@@ -78,9 +78,6 @@ def register_settings(app: Flask) -> None:
         RESTX_ERROR_404_HELP=False,
         RESTX_MASK_SWAGGER=False,
         RESTX_MASK_HEADER=None,
-        SWAGGER_UI_DOC_EXPANSION="list",
-        SWAGGER_UI_OPERATION_ID=True,
-        SWAGGER_UI_REQUEST_DURATION=True,
         PROPAGATE_EXCEPTIONS=False,
     )
     app.json.sort_keys = False  # problems read type, title, status, detail... in order
@@ -111,9 +108,10 @@ def register_api(app: Flask) -> None:
     api = StorefrontApi(
         blueprint,
         title="Storefront API",
-        version="1.0.0",
+        version="1.1.0",
         description=DESCRIPTION,
-        doc="/docs",
+        # /docs is api.docs.pages' own page, on the OpenAPI 3 document.
+        doc=False,
         authorizations=AUTHORIZATIONS,
         catch_all_404s=True,
         validate=True,

@@ -37,14 +37,38 @@ from models.token import REVOKED_PREFIX, Blocklist, DatabaseBlocklist, RedisBloc
 from models.user import configure_password_hashing
 
 BEARER = "Bearer"
+OAUTH2 = "OAuth2"
+TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 (a URL, not a secret)
 AUTHORIZATIONS = {
     BEARER: {
         "type": "apiKey",
         "in": "header",
         "name": "Authorization",
-        "description": "A JWT from POST /api/v1/auth/login, sent as `Bearer <token>`",
-    }
+        "description": f"A JWT from POST {TOKEN_URL} or /api/v1/auth/login, "
+        "sent as `Authorization: Bearer <token>`",
+    },
 }
+# The other way to an access token: log in from the docs' Authorize dialog.
+# Only the OpenAPI 3 document has it, beside an HTTP bearer scheme for pasting
+# a token (restx can only say "apiKey"): Swagger 2.0 wants an absolute
+# tokenUrl, and the document does not know the host it is served from. The
+# converter (tools/openapi/converter.py) adds it to every operation that takes
+# an access token, as an alternative to Bearer.
+OAUTH2_SCHEME = {
+    "type": "oauth2",
+    "description": "Log in with your email as the username and your password "
+    f"(RFC 6749's password grant at POST {TOKEN_URL}); leave client_id and "
+    "client_secret empty",
+    "flows": {"password": {"tokenUrl": TOKEN_URL, "scopes": {}}},
+}
+# The OpenAPI 3 document's HTTP bearer scheme, where a token is pasted as it is.
+HTTP_BEARER_DESCRIPTION = (
+    f"An access token (a JWT from POST {TOKEN_URL} or /api/v1/auth/login), pasted as it "
+    "is, without a Bearer prefix: clients send it as `Authorization: Bearer <token>`"
+)
+# Marks the operations that take a refresh token, which is never what the
+# Authorize dialog holds: those accept only a pasted one.
+TOKEN_TYPE = "x-token-type"  # noqa: S105 (an extension's name)
 
 
 @dataclass(frozen=True)
@@ -63,6 +87,8 @@ def auth_required(ns, *, admin: bool = False, refresh: bool = False, any_token: 
     def decorate(func):
         func.__auth__ = rule
         func = ns.doc(security=BEARER)(func)
+        if refresh:
+            func = ns.vendor({TOKEN_TYPE: "refresh"})(func)
         func = ns.response(401, "Missing, invalid, expired or revoked token", Problem)(func)
         if admin:
             func = ns.response(403, "The token's user is not an admin", Problem)(func)

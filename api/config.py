@@ -14,6 +14,8 @@ ENVIRONMENTS = ("development", "testing", "production")
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105
 DEV_JWT_SECRET_KEY = "dev-only-jwt-secret-key-change-me-0123456789"  # noqa: S105
 TRUE_WORDS = {"1", "true", "yes", "on"}
+# The limits unless the environment sets others; the spec's examples quote them.
+DEFAULT_RATE_LIMITS = {"RATELIMIT_DEFAULT": "300 per minute", "RATELIMIT_LOGIN": "10 per minute"}
 # Listing totals (api/http/page_counts.py): counts of at least this many rows are
 # reused for this many seconds; the spec's descriptions quote these defaults.
 PAGE_COUNT_CACHE_MIN = 1000
@@ -151,8 +153,9 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
         # (or test runs) can share one Redis database without touching each other's.
         "REDIS_KEY_PREFIX": environ.get("REDIS_KEY_PREFIX") or "",
         "RATELIMIT_ENABLED": _flag(environ, "RATELIMIT_ENABLED", True),
-        "RATELIMIT_DEFAULT": environ.get("RATELIMIT_DEFAULT") or "300 per minute",
-        "RATELIMIT_LOGIN": environ.get("RATELIMIT_LOGIN") or "10 per minute",
+        "RATELIMIT_DEFAULT": environ.get("RATELIMIT_DEFAULT")
+        or DEFAULT_RATE_LIMITS["RATELIMIT_DEFAULT"],
+        "RATELIMIT_LOGIN": environ.get("RATELIMIT_LOGIN") or DEFAULT_RATE_LIMITS["RATELIMIT_LOGIN"],
         "RATELIMIT_STORAGE_URI": environ.get("REDIS_URL") or "memory://",
         "CORS_ORIGINS": [
             o.strip() for o in environ.get("CORS_ORIGINS", "").split(",") if o.strip()

@@ -66,6 +66,17 @@ Problem = Model(
             description="Validation failures only: messages per field",
             example={"email": ["is required"]},
         ),
+        # RFC 6749 §5.2's members, so that OAuth 2 clients (Swagger UI's
+        # Authorize dialog) understand the token endpoint's problems too.
+        "error": fields.String(
+            description="Token endpoint only: the RFC 6749 §5.2 error code "
+            "(invalid_request, invalid_grant, unsupported_grant_type)",
+            example="invalid_grant",
+        ),
+        "error_description": fields.String(
+            description="Token endpoint only: the same as detail, under its RFC 6749 name",
+            example="Invalid email or password",
+        ),
     },
 )
 
@@ -88,16 +99,24 @@ PROBLEM_DESCRIPTIONS = {
 }
 
 
-def problems(ns, *codes: int, **descriptions: str):
+def problems(ns, *codes: int, examples: dict | None = None, **descriptions: str):
     """Declare problem responses on an operation: ``problems(ns, 404, 409)``.
 
     ``descriptions`` overrides the default text, keyed ``d404="..."``.
+    ``examples`` gives the documented example of a status: its ``detail`` (a
+    template filled with the path parameters' examples, ``"Product
+    {product_id} does not exist"``), or a dict of the problem's members
+    (``detail``, ``errors``, ...). A status without one gets the default of
+    ``api.restx.examples``, where it has one that fits every operation.
     """
+    examples = examples or {}
 
     def decorate(func):
         for code in codes:
             description = descriptions.get(f"d{code}", PROBLEM_DESCRIPTIONS[code])
-            func = ns.response(code, description, Problem)(func)
+            example = examples.get(code)
+            options = {} if example is None else {"example": example}
+            func = ns.response(code, description, Problem, **options)(func)
         return func
 
     return decorate
@@ -110,20 +129,24 @@ BODY_PROBLEMS = (400, 413, 415, 422)
 class ApiProblem(HTTPException):
     """An HTTP error raised on purpose, optionally with per-field messages."""
 
-    def __init__(self, status: int, detail: str, *, errors=None, headers=None):
+    def __init__(self, status: int, detail: str, *, errors=None, headers=None, members=None):
         self.code = status
         super().__init__(description=detail)
         self.errors = errors
         self.extra_headers = headers or {}
+        # Extension members of the problem (RFC 9457 §3.2), after the standard ones.
+        self.members = members or {}
 
     def get_headers(self, *args, **kwargs):
         """Keep werkzeug's headers and add ours (``WWW-Authenticate``, ``Retry-After``)."""
         return [*super().get_headers(*args, **kwargs), *self.extra_headers.items()]
 
 
-def unauthorized(detail: str) -> ApiProblem:
+def unauthorized(detail: str, *, members=None) -> ApiProblem:
     """A 401 that tells the client which scheme to use."""
-    return ApiProblem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="storefront"'})
+    return ApiProblem(
+        401, detail, headers={"WWW-Authenticate": 'Bearer realm="storefront"'}, members=members
+    )
 
 
 def _field_errors(raw) -> dict[str, list[str]] | None:
@@ -216,6 +239,7 @@ def problem_response(error: BaseException):
     }
     if problem.errors:
         body["errors"] = problem.errors
+    body.update(problem.members)
     response = current_app.response_class(
         json.dumps(body) + "\n", status=status.value, mimetype=PROBLEM_MEDIA_TYPE
     )

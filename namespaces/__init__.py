@@ -15,6 +15,9 @@ from namespaces.products_bulk import ProductBulk
 from namespaces.shared import shared
 from namespaces.users import ns as users_ns
 
-NAMESPACES = (shared, auth_ns, users_ns, products_ns, orders_ns, jobs_ns, health_ns)
+# In the order of the story, which is the documents' order of tags: log in,
+# browse and manage the catalog, order, manage accounts, follow long work, probe
+# the service.
+NAMESPACES = (shared, auth_ns, products_ns, orders_ns, users_ns, jobs_ns, health_ns)
 # Imported for their routes, which they add to the products namespace.
 __all__ = ["NAMESPACES", "OrderExports", "ProductBulk", "ProductImage", "ProductImports"]

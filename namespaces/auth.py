@@ -1,4 +1,9 @@
-"""Registration, login, token refresh, password change and logout."""
+"""Registration, login (JSON, or the OAuth 2 form of the docs' Authorize dialog), refresh,
+logout and password change.
+
+The resources are declared in the order a person uses them, which is the
+order the documents list them in.
+"""
 
 from flask import current_app, url_for
 from flask_jwt_extended import create_access_token, create_refresh_token, current_user
@@ -10,9 +15,12 @@ from api.hooks.ratelimit import client_key, limited_by
 from api.http.conditional import conditional_read, tagged
 from api.http.negotiation import XML, produces
 from api.http.responses import no_content
+from api.oauth import FORM, invalid_grant, password_grant, password_grant_parser
 from api.restx.base import Resource
+from api.restx.examples import request_example
 from api.restx.fields import text
-from api.restx.serialize import Namespace
+from api.restx.serialize import Namespace, marshal
+from models import InvalidCredentialsError
 from models.user import (
     EMAIL_MAX_LENGTH,
     PASSWORD_MAX_LENGTH,
@@ -96,6 +104,26 @@ TokenPair = ns.model(
 )
 
 
+token_form = password_grant_parser(
+    username_max_length=EMAIL_MAX_LENGTH, password_max_length=PASSWORD_MAX_LENGTH
+)
+# What the Authorize dialog prefills: the demo admin of `flask --app wsgi seed`.
+DEMO_ADMIN = {"email": "admin@example.com", "password": "admin-demo-password"}
+TOKEN_FORM_EXAMPLES = {
+    "grant_type": {"x-example": "password"},
+    "username": {"x-example": DEMO_ADMIN["email"]},
+    "password": {"x-example": DEMO_ADMIN["password"]},
+}
+# RFC 6749 §5.1: a response carrying tokens must not be stored by any cache.
+NO_STORE = {
+    "Cache-Control": "no-store: the body holds credentials",
+    "Pragma": "no-cache (for HTTP/1.0 caches)",
+}
+# The JSON and the form login take passwords alike: they spend one budget of
+# guesses per address, counted under the JSON login's endpoint as it always was.
+PASSWORD_GUESSES = "api.auth_login"  # noqa: S105 (a counter's name)
+
+
 def _access_token(user) -> dict:
     lifetime = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
     return {
@@ -117,7 +145,18 @@ class Register(Resource):
     @ns.doc(id="register")
     @public(ns)
     @ns.expect(RegisterInput, validate=True)
-    @problems(ns, *BODY_PROBLEMS, 409, 429, d409="The email is already registered")
+    @request_example(
+        ns,
+        {"email": "ada@example.com", "password": "correct horse battery", "name": "Ada Lovelace"},
+    )
+    @problems(
+        ns,
+        *BODY_PROBLEMS,
+        409,
+        429,
+        d409="The email is already registered",
+        examples={409: "A user with email ada@example.com already exists"},
+    )
     @ns.marshal_with(User, code=201, skip_none=True, description="Registered")
     def post(self):
         """Register a customer account (the role is always customer).
@@ -134,14 +173,22 @@ class Register(Resource):
 
 
 @ns.route("/login")
-@limited_by("RATELIMIT_LOGIN")
+@limited_by("RATELIMIT_LOGIN", budget=PASSWORD_GUESSES)
 class Login(Resource):
     """Exchange credentials for tokens (strictly limited against password guessing)."""
 
     @ns.doc(id="login")
     @public(ns)
     @ns.expect(LoginInput, validate=True)
-    @problems(ns, *BODY_PROBLEMS, 401, 429, d401="Wrong email or password")
+    @request_example(ns, DEMO_ADMIN)
+    @problems(
+        ns,
+        *BODY_PROBLEMS,
+        401,
+        429,
+        d401="Wrong email or password",
+        examples={401: "Invalid email or password"},
+    )
     @ns.marshal_with(TokenPair)
     def post(self):
         """Log in: returns an access token and a refresh token.
@@ -156,6 +203,64 @@ class Login(Resource):
         """
         user = authenticate(**ns.payload)
         return _token_pair(user)
+
+
+@ns.route("/token")
+@limited_by("RATELIMIT_LOGIN", budget=PASSWORD_GUESSES)
+class Token(Resource):
+    """The OAuth 2 token endpoint (password grant): the login of the docs' Authorize dialog."""
+
+    @ns.doc(id="issueToken", consumes=[FORM], params=TOKEN_FORM_EXAMPLES)
+    @public(ns)
+    @ns.expect(token_form)
+    @problems(
+        ns,
+        400,
+        401,
+        413,
+        415,
+        429,
+        d400="invalid_request (a field missing, empty, too long or repeated) or "
+        "unsupported_grant_type",
+        d401="invalid_grant: wrong email or password",
+        d415=f"The body is not {FORM}",
+        examples={
+            400: {
+                "detail": "grant_type must be password",
+                "error": "unsupported_grant_type",
+                "error_description": "grant_type must be password",
+            },
+            401: {
+                "detail": "Invalid email or password",
+                "error": "invalid_grant",
+                "error_description": "Invalid email or password",
+            },
+            415: f"Send the token request as {FORM}",
+        },
+    )
+    @ns.response(200, "Tokens, never to be cached", TokenPair, headers=NO_STORE)
+    def post(self):
+        """Log in with a form (OAuth 2 password grant): what the Authorize dialog sends.
+
+        RFC 6749 §4.3: send `grant_type=password`, your email as `username` and your `password` as
+        `application/x-www-form-urlencoded`; the answer is that of `POST /auth/login`, with
+        `Cache-Control: no-store`. This is the `tokenUrl` of the OAuth2 security scheme, so Swagger
+        UI's *Authorize* dialog logs in here. Client credentials (`Authorization: Basic`,
+        `client_id`, `client_secret`), `scope` and unknown fields are ignored. Errors are problems
+        that also carry RFC 6749's `error` and `error_description`: 400 `invalid_request` or
+        `unsupported_grant_type`, 401 `invalid_grant` for wrong credentials (the same for every
+        account, as on login). Shares the login's rate limit per client address (429).
+        """
+        email, password = password_grant(token_form)
+        try:
+            user = authenticate(email=email, password=password)
+        except InvalidCredentialsError as error:
+            raise invalid_grant(error.detail) from None
+        return (
+            marshal(_token_pair(user), TokenPair),
+            200,
+            {"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
 
 
 @ns.route("/refresh")
@@ -175,6 +280,27 @@ class Refresh(Resource):
         /auth/logout`, or the password changes. Sent with `Cache-Control: no-store`.
         """
         return _access_token(current_user)
+
+
+@ns.route("/me")
+class Me(Resource):
+    """The caller's own account."""
+
+    @ns.doc(id="getCurrentUser")
+    @produces(ns, XML)
+    @auth_required(ns)
+    @problems(ns, 429)
+    @conditional_read(ns)
+    @ns.marshal_with(User, skip_none=True)
+    def get(self):
+        """Return the user the token belongs to.
+
+        Needs an access token (a refresh token is a 401). The same representation as
+        `GET /users/{user_id}` for your own id, with an `ETag`: send it in `If-None-Match` to get
+        a bodiless 304 while your account is unchanged. JSON by default, XML with
+        `Accept: application/xml`.
+        """
+        return tagged(current_user)
 
 
 @ns.route("/logout")
@@ -206,6 +332,10 @@ class Password(Resource):
     @ns.doc(id="changePassword")
     @auth_required(ns)
     @ns.expect(PasswordChange, validate=True)
+    # A wrong current password (a 403): run as-is, it leaves the demo logins working.
+    @request_example(
+        ns, {"current_password": "not the current one", "new_password": "a new long passphrase"}
+    )
     @problems(ns, *BODY_PROBLEMS, 403, 429, d403="current_password is not your current password")
     @ns.marshal_with(TokenPair, description="Changed: fresh tokens of a new session")
     def post(self):
@@ -218,24 +348,3 @@ class Password(Resource):
         per user (429 with `Retry-After`), against guessing the current password.
         """
         return _token_pair(change_password(user=current_user, **ns.payload))
-
-
-@ns.route("/me")
-class Me(Resource):
-    """The caller's own account."""
-
-    @ns.doc(id="getCurrentUser")
-    @produces(ns, XML)
-    @auth_required(ns)
-    @problems(ns, 429)
-    @conditional_read(ns)
-    @ns.marshal_with(User, skip_none=True)
-    def get(self):
-        """Return the user the token belongs to.
-
-        Needs an access token (a refresh token is a 401). The same representation as
-        `GET /users/{user_id}` for your own id, with an `ETag`: send it in `If-None-Match` to get
-        a bodiless 304 while your account is unchanged. JSON by default, XML with
-        `Accept: application/xml`.
-        """
-        return tagged(current_user)

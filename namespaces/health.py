@@ -72,7 +72,9 @@ class Ready(Resource):
 
     @ns.doc(id="getReadiness")
     @public(ns)
-    @problems(ns, 503, d503="The database is unreachable")
+    @problems(
+        ns, 503, d503="The database is unreachable", examples={503: "The database is unreachable"}
+    )
     @ns.marshal_with(Readiness)
     def get(self):
         """Readiness: 200 when the database answers a query, else a 503 problem.

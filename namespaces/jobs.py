@@ -9,6 +9,7 @@ from api.errors import PROBLEM_MEDIA_TYPE, problems
 from api.http.conditional import conditional_read, tagged
 from api.http.pagination import page_of, page_parser
 from api.restx.base import Resource
+from api.restx.examples import NO_SUCH_ID
 from api.restx.fields import id_param, id_route
 from api.restx.serialize import Namespace
 from models.job import JOB_SORTS, JOBS, cancel_job, read_job
@@ -70,7 +71,7 @@ class JobList(Resource):
 
 
 @ns.route(id_route("job_id"))
-@ns.doc(params={"job_id": id_param("Job id")})
+@ns.doc(params={"job_id": id_param("Job id", example=1)})
 class JobItem(Resource):
     """One job."""
 
@@ -96,7 +97,8 @@ class JobItem(Resource):
 
 
 @ns.route(f"{id_route('job_id')}/cancel")
-@ns.doc(params={"job_id": id_param("Job id")})
+# Try it out cancels nothing that exists.
+@ns.doc(params={"job_id": id_param("Job id", example=NO_SUCH_ID)})
 class JobCancel(Resource):
     """Cancelling a job."""
 
@@ -109,6 +111,9 @@ class JobCancel(Resource):
         429,
         d404="No such job",
         d409="The job is already final (succeeded, failed or cancelled)",
+        examples={
+            409: "Job 12 has already succeeded; only a queued or running job can be cancelled"
+        },
     )
     @ns.marshal_with(Job, description="Cancelled: the job as it stopped")
     def post(self, job_id):
@@ -123,7 +128,7 @@ class JobCancel(Resource):
 
 
 @ns.route(f"{id_route('job_id')}/download")
-@ns.doc(params={"job_id": id_param("Job id")})
+@ns.doc(params={"job_id": id_param("Job id", example=1)})
 class JobDownload(Resource):
     """What a job made."""
 
@@ -138,6 +143,7 @@ class JobDownload(Resource):
         429,
         d404="No such job, or it makes no file (an import)",
         d409="The export has not succeeded (yet): poll the job",
+        examples={409: "Job 12 is running; its file can be downloaded once it has succeeded"},
     )
     def get(self, job_id):
         """Download the CSV file a succeeded export wrote (admin).

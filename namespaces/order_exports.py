@@ -11,6 +11,7 @@ from api.auth import auth_required
 from api.errors import BODY_PROBLEMS, ApiProblem, problems
 from api.jobs import submit
 from api.restx.base import Resource
+from api.restx.examples import request_example
 from api.restx.fields import MAX_ID
 from api.restx.parsers import utc_datetime
 from models.order import ORDER_SORTS
@@ -64,7 +65,15 @@ class OrderExports(Resource):
     @ns.doc(id="createOrderExport", params={IDEMPOTENCY_HEADER: IDEMPOTENCY_PARAM})
     @auth_required(ns, admin=True)
     @ns.expect(ExportInput, validate=True)
-    @problems(ns, *BODY_PROBLEMS, 409, 429, d409="The Idempotency-Key was used with other filters")
+    @request_example(ns, {"status": "paid", "sort": "-created_at"})
+    @problems(
+        ns,
+        *BODY_PROBLEMS,
+        409,
+        429,
+        d409="The Idempotency-Key was used with other filters",
+        examples={409: "This Idempotency-Key was already used with other filters; use a new key"},
+    )
     @ns.response(202, "Accepted: poll the job at Location", Job)
     def post(self):
         """Export orders to a CSV file (admin): 202, then a worker writes it as a job.

@@ -16,6 +16,7 @@ from api.http.conditional import (
 from api.http.negotiation import CSV, XML, produces
 from api.http.pagination import page_of, page_parser
 from api.restx.base import Resource
+from api.restx.examples import request_example
 from api.restx.fields import MAX_ID, id_param, id_route
 from api.restx.parsers import make_parser, token
 from api.restx.serialize import Namespace, marshal
@@ -37,6 +38,10 @@ ns = Namespace(
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# On the demo data the order example buys two mugs and a tee, which is order 1
+# on a fresh database: the status example cancels it again.
+NEW_ORDER = {"items": [{"product_id": 1, "quantity": 2}, {"product_id": 2, "quantity": 1}]}
+FIRST_ORDER_ID = 1
 
 OrderLineInput = ns.model(
     "OrderLineInput",
@@ -129,6 +134,7 @@ class OrderList(Resource):
     @produces(ns, XML)
     @auth_required(ns)
     @ns.expect(OrderInput, validate=True)
+    @request_example(ns, NEW_ORDER)
     @problems(
         ns,
         *BODY_PROBLEMS,
@@ -139,6 +145,10 @@ class OrderList(Resource):
         d409="Not enough stock (the detail names the product and what is left), lines of "
         f"one product adding up to more than {MAX_QUANTITY:,} (the detail names it), "
         "or the Idempotency-Key was used with another body",
+        examples={
+            404: "Product 42 does not exist",
+            409: "Insufficient stock for product 1: 2 requested, 1 available",
+        },
     )
     @ns.response(
         201,
@@ -170,7 +180,7 @@ class OrderList(Resource):
 
 
 @ns.route(id_route("order_id"))
-@ns.doc(params={"order_id": id_param("Order id")})
+@ns.doc(params={"order_id": id_param("Order id", example=FIRST_ORDER_ID)})
 class OrderItem(Resource):
     """One order."""
 
@@ -194,6 +204,7 @@ class OrderItem(Resource):
     @produces(ns, XML)
     @auth_required(ns)
     @ns.expect(StatusInput, validate=True)
+    @request_example(ns, {"status": "cancelled"})
     @problems(
         ns,
         *BODY_PROBLEMS,
@@ -204,6 +215,10 @@ class OrderItem(Resource):
         d403="Owners may only cancel",
         d404="No such order, or not yours",
         d409="Not a legal move from the current state (the detail lists the legal ones)",
+        examples={
+            403: "Only an admin can move an order to paid",
+            409: "Order {order_id} is cancelled; it can move to: none (it is final), not paid",
+        },
     )
     @conditional_write(ns)
     @ns.marshal_with(Order)

@@ -13,12 +13,13 @@ from api.http.conditional import conditional_write, expected_version, tagged
 from api.http.negotiation import XML, produces
 from api.http.responses import no_content
 from api.restx.base import Resource
+from api.restx.examples import NO_SUCH_ID, path_example
 from api.restx.fields import id_param, id_route
 from api.restx.parsers import make_parser, parse_form
 from api.uploads import image_store
 from models.image_checks import MEDIA_TYPES
 from models.images import product_image, remove_product_image, set_product_image
-from namespaces.products import Product, ns
+from namespaces.products import DEMO_MUG_ID, Product, ns
 
 # Multipart framing around the file; the file itself is checked exactly.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -40,7 +41,7 @@ upload_parser.add_argument(
 
 
 @ns.route(f"{id_route('product_id')}/image")
-@ns.doc(params={"product_id": id_param("Product id")})
+@ns.doc(params={"product_id": id_param("Product id", example=DEMO_MUG_ID)})
 class ProductImage(Resource):
     """A product's picture."""
 
@@ -49,7 +50,13 @@ class ProductImage(Resource):
     @ns.produces([*MEDIA_TYPES, PROBLEM_MEDIA_TYPE])
     @ns.response(200, "The image, with ETag and Cache-Control")
     @ns.response(304, "Not modified: your copy (If-None-Match) is current")
-    @problems(ns, 404, 429, d404="No such product, or it has no image")
+    @problems(
+        ns,
+        404,
+        429,
+        d404="No such product, or it has no image",
+        examples={404: "Image of product {product_id} does not exist"},
+    )
     def get(self, product_id):
         """Return the product's image in its own media type.
 
@@ -83,6 +90,17 @@ class ProductImage(Resource):
         d413="The image is over MAX_UPLOAD_MB, or has more than MAX_IMAGE_PIXELS pixels",
         d415="Not multipart/form-data, or the file is not a PNG, JPEG or WebP image",
         d422="The file starts like a PNG, JPEG or WebP image but does not decode as one",
+        examples={
+            400: {"detail": "Invalid query parameter", "errors": {"image": ["is required"]}},
+            413: "The image is larger than 5242880 bytes",
+            415: "The file must be a PNG, JPEG or WebP image (checked by its content)",
+            422: {
+                "detail": "The file is not a PNG, JPEG or WebP image that can be decoded",
+                "errors": {
+                    "image": ["The file is not a PNG, JPEG or WebP image that can be decoded"]
+                },
+            },
+        },
     )
     @conditional_write(ns)
     @ns.marshal_with(Product)
@@ -113,8 +131,15 @@ class ProductImage(Resource):
         return tagged(product)
 
     @ns.doc(id="deleteProductImage")
+    @path_example(ns, product_id=NO_SUCH_ID)
     @auth_required(ns, admin=True)
-    @problems(ns, 404, 429, d404="No such product, or it has no image")
+    @problems(
+        ns,
+        404,
+        429,
+        d404="No such product, or it has no image",
+        examples={404: "Product {product_id} does not exist"},
+    )
     @conditional_write(ns)
     @ns.response(204, "Removed")
     def delete(self, product_id):

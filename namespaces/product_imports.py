@@ -67,6 +67,13 @@ class ProductImports(Resource):
         d413="The file is over MAX_IMPORT_MB",
         d415="Not multipart/form-data",
         d422="Not a catalog CSV: not UTF-8 text, or its first line is not the header",
+        examples={
+            400: {"detail": "Invalid form field", "errors": {"file": ["is required"]}},
+            409: "This Idempotency-Key was already used with a different file; use a new key",
+            413: "The file is larger than MAX_IMPORT_MB (20 MB)",
+            415: "Send the file as multipart/form-data",
+            422: "The first line must be the header sku,name,description,price_cents,stock",
+        },
     )
     @ns.response(202, "Accepted: poll the job at Location", Job)
     def post(self):

@@ -11,6 +11,7 @@ from api.http.negotiation import CSV, XML, produces
 from api.http.pagination import page_model, page_of, page_parser, sort_argument
 from api.http.responses import no_content
 from api.restx.base import Resource
+from api.restx.examples import NO_SUCH_ID, path_example, request_example
 from api.restx.fields import Timestamp, id_param, id_route, links, text
 from api.restx.parsers import boolean, bounded_int, bounded_text
 from api.restx.serialize import Namespace
@@ -111,6 +112,26 @@ ProductInput = ns.model("ProductInput", _input_fields(required=True), strict=Tru
 ProductPatch = ns.model("ProductPatch", _input_fields(required=False), strict=True)
 ProductPage = page_model(ns, "ProductPage", Product)
 
+# A product the demo data lacks, and the demo's first product (models/seed.py)
+# as its replacement would leave it: the same SKU and name, another stock.
+NEW_PRODUCT = {
+    "sku": "MUG-002",
+    "name": "Enamel mug, large",
+    "description": "A 500 ml camping mug.",
+    "price_cents": 1599,
+    "stock": 10,
+}
+DEMO_MUG_ID = 1
+DEMO_MUG_REPLACED = {
+    "sku": "MUG-001",
+    "name": "Enamel mug",
+    "description": "A 350 ml camping mug that survives drops.",
+    "price_cents": 1299,
+    "stock": 35,
+}
+# The domain's words for a taken SKU (models/product.py).
+SKU_TAKEN = "A product with SKU {sku} already exists"
+
 list_parser = page_parser(cursor=True)
 list_parser.add_argument(
     "q", type=bounded_text(100), location="args", help="Name or SKU contains this text (any case)"
@@ -159,7 +180,15 @@ class ProductList(Resource):
     @produces(ns, XML)
     @auth_required(ns, admin=True)
     @ns.expect(ProductInput, validate=True)
-    @problems(ns, *BODY_PROBLEMS, 409, 429, d409="A live product has this SKU")
+    @request_example(ns, NEW_PRODUCT)
+    @problems(
+        ns,
+        *BODY_PROBLEMS,
+        409,
+        429,
+        d409="A live product has this SKU",
+        examples={409: SKU_TAKEN.format(sku="MUG-002")},
+    )
     @ns.marshal_with(Product, code=201, description="Created")
     def post(self):
         """Create a product (admin).
@@ -178,7 +207,7 @@ class ProductList(Resource):
 
 
 @ns.route(id_route("product_id"))
-@ns.doc(params={"product_id": id_param("Product id")})
+@ns.doc(params={"product_id": id_param("Product id", example=DEMO_MUG_ID)})
 class ProductItem(Resource):
     """One product."""
 
@@ -202,7 +231,16 @@ class ProductItem(Resource):
     @produces(ns, XML)
     @auth_required(ns, admin=True)
     @ns.expect(ProductInput, validate=True)
-    @problems(ns, *BODY_PROBLEMS, 404, 409, 429, d409="Another live product has this SKU")
+    @request_example(ns, DEMO_MUG_REPLACED)
+    @problems(
+        ns,
+        *BODY_PROBLEMS,
+        404,
+        409,
+        429,
+        d409="Another live product has this SKU",
+        examples={409: SKU_TAKEN.format(sku="TEE-001")},
+    )
     @conditional_write(ns)
     @ns.marshal_with(Product)
     def put(self, product_id):
@@ -224,7 +262,16 @@ class ProductItem(Resource):
     @produces(ns, XML)
     @auth_required(ns, admin=True)
     @ns.expect(ProductPatch, validate=True)
-    @problems(ns, *BODY_PROBLEMS, 404, 409, 429, d409="Another live product has this SKU")
+    @request_example(ns, {"stock": 35})
+    @problems(
+        ns,
+        *BODY_PROBLEMS,
+        404,
+        409,
+        429,
+        d409="Another live product has this SKU",
+        examples={409: SKU_TAKEN.format(sku="TEE-001")},
+    )
     @conditional_write(ns)
     @ns.marshal_with(Product)
     def patch(self, product_id):
@@ -241,6 +288,7 @@ class ProductItem(Resource):
         )
 
     @ns.doc(id="deleteProduct")
+    @path_example(ns, product_id=NO_SUCH_ID)
     @auth_required(ns, admin=True)
     @problems(ns, 404, 429)
     @conditional_write(ns)

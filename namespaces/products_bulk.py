@@ -10,6 +10,7 @@ from flask_restx import fields
 from api.auth import auth_required
 from api.errors import BODY_PROBLEMS, problems
 from api.restx.base import Resource
+from api.restx.examples import NO_SUCH_ID, request_example
 from api.restx.fields import MAX_ID
 from api.uploads import image_store
 from models.product import MAX_BULK, create_products, delete_products
@@ -40,7 +41,7 @@ BulkDelete = ns.model(
     "ProductBulkDelete",
     {
         "ids": fields.List(
-            fields.Integer(min=1, max=MAX_ID, example=1),
+            fields.Integer(min=1, max=MAX_ID, example=NO_SUCH_ID),
             required=True,
             min_items=1,
             max_items=MAX_BULK,
@@ -64,6 +65,14 @@ BulkDeleted = ns.model(
     },
 )
 
+# Two products the demo data lacks; and ids it lacks, so that running the
+# bulk delete as it stands deletes nothing.
+NEW_PRODUCTS = [
+    {"sku": "NTB-002", "name": "Lined notebook", "price_cents": 1500, "stock": 100},
+    {"sku": "PEN-002", "name": "Aluminium pen", "price_cents": 2900, "stock": 30},
+]
+UNKNOWN_IDS = [NO_SUCH_ID - 1, NO_SUCH_ID]
+
 
 @ns.route("/bulk")
 class ProductBulk(Resource):
@@ -72,6 +81,7 @@ class ProductBulk(Resource):
     @ns.doc(id="createProductsBulk")
     @auth_required(ns, admin=True)
     @ns.expect(BulkCreate, validate=True)
+    @request_example(ns, {"items": NEW_PRODUCTS})
     @problems(
         ns,
         *BODY_PROBLEMS,
@@ -79,6 +89,13 @@ class ProductBulk(Resource):
         429,
         d422="An item breaks a bound; errors are keyed items.<index>.<field>, nothing written",
         d409="A SKU repeats in the batch or is in use; nothing written",
+        examples={
+            409: "SKUs already in use: NTB-002",
+            422: {
+                "detail": "The request body has invalid values",
+                "errors": {"items.1.price_cents": ["must be at least 0"]},
+            },
+        },
     )
     @ns.marshal_with(BulkCreated, code=201, description="All created")
     def post(self):
@@ -96,6 +113,7 @@ class ProductBulk(Resource):
     @ns.doc(id="deleteProductsBulk")
     @auth_required(ns, admin=True)
     @ns.expect(BulkDelete, validate=True)
+    @request_example(ns, {"ids": UNKNOWN_IDS})
     @problems(ns, *BODY_PROBLEMS, 429)
     @ns.marshal_with(BulkDeleted)
     def delete(self):

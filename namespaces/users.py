@@ -11,6 +11,7 @@ from api.http.negotiation import XML, produces
 from api.http.pagination import page_model, page_of, page_parser, sort_argument
 from api.http.responses import no_content
 from api.restx.base import Resource
+from api.restx.examples import NO_SUCH_ID, path_example, request_example
 from api.restx.fields import id_param, id_route, text
 from api.restx.parsers import bounded_text
 from api.restx.serialize import Namespace
@@ -82,6 +83,14 @@ UserPatch = ns.model(
 )
 UserPage = page_model(ns, "UserPage", User)
 
+# The demo customer (models/seed.py: the second account), whom the examples
+# read and edit: a replacement leaves their email, name and role as they are.
+DEMO_CUSTOMER_ID = 2
+DEMO_CUSTOMER_REPLACED = {"email": "customer@example.com", "name": "Demo customer", "age": 30}
+NOT_YOURS = "You can only access your own account"
+# The domain's words for a taken email (models/user.py).
+EMAIL_TAKEN = "A user with email {email} already exists"
+
 list_parser = page_parser()
 list_parser.add_argument(
     "email",
@@ -126,7 +135,24 @@ class UserList(Resource):
     @produces(ns, XML)
     @auth_required(ns, admin=True)
     @ns.expect(UserCreate, validate=True)
-    @problems(ns, *BODY_PROBLEMS, 409, 429, d409="The email is already registered")
+    @request_example(
+        ns,
+        {
+            "email": "grace@example.com",
+            "name": "Grace Hopper",
+            "password": "correct horse battery",
+            "age": 45,
+            "role": "customer",
+        },
+    )
+    @problems(
+        ns,
+        *BODY_PROBLEMS,
+        409,
+        429,
+        d409="The email is already registered",
+        examples={409: EMAIL_TAKEN.format(email="grace@example.com")},
+    )
     @ns.marshal_with(User, code=201, skip_none=True, description="Created")
     def post(self):
         """Create a user with any role (admin).
@@ -154,18 +180,26 @@ edit_problems = problems(
         " without the right current_password"
     ),
     d409="The email is already registered",
+    examples={403: NOT_YOURS, 409: EMAIL_TAKEN.format(email="admin@example.com")},
 )
 
 
 @ns.route(USER_ROUTE)
-@ns.doc(params={"user_id": id_param("User id")})
+@ns.doc(params={"user_id": id_param("User id", example=DEMO_CUSTOMER_ID)})
 class UserItem(Resource):
     """One account."""
 
     @ns.doc(id="getUser")
     @produces(ns, XML)
     @auth_required(ns)
-    @problems(ns, 403, 404, 429, d403="Not your account, and you are not an admin")
+    @problems(
+        ns,
+        403,
+        404,
+        429,
+        d403="Not your account, and you are not an admin",
+        examples={403: NOT_YOURS},
+    )
     @conditional_read(ns)
     @ns.marshal_with(User, skip_none=True)
     def get(self, user_id):
@@ -182,6 +216,7 @@ class UserItem(Resource):
     @produces(ns, XML)
     @auth_required(ns)
     @ns.expect(UserReplace, validate=True)
+    @request_example(ns, DEMO_CUSTOMER_REPLACED)
     @edit_problems
     @conditional_write(ns)
     @ns.marshal_with(User, skip_none=True)
@@ -210,6 +245,7 @@ class UserItem(Resource):
     @produces(ns, XML)
     @auth_required(ns)
     @ns.expect(UserPatch, validate=True)
+    @request_example(ns, {"name": "Ada Lovelace"})
     @edit_problems
     @conditional_write(ns)
     @ns.marshal_with(User, skip_none=True)
@@ -235,8 +271,16 @@ class UserItem(Resource):
         )
 
     @ns.doc(id="deleteUser")
+    @path_example(ns, user_id=NO_SUCH_ID)
     @auth_required(ns, admin=True)
-    @problems(ns, 404, 409, 429, d409="The last admin cannot be deleted")
+    @problems(
+        ns,
+        404,
+        409,
+        429,
+        d409="The last admin cannot be deleted",
+        examples={409: "This is the last admin; make another admin first"},
+    )
     @conditional_write(ns)
     @ns.response(204, "Deleted: no more logins, tokens refused, orders kept")
     def delete(self, user_id):
@@ -252,7 +296,7 @@ class UserItem(Resource):
 
 
 @ns.route(f"{USER_ROUTE}/orders")
-@ns.doc(params={"user_id": id_param("User id")})
+@ns.doc(params={"user_id": id_param("User id", example=DEMO_CUSTOMER_ID)})
 class UserOrders(Resource):
     """A user's orders, nested under the user."""
 
@@ -260,7 +304,16 @@ class UserOrders(Resource):
     @produces(ns, XML)
     @auth_required(ns)
     @ns.expect(order_list_parser)
-    @problems(ns, 400, 403, 404, 422, 429, d403="Not your account, and you are not an admin")
+    @problems(
+        ns,
+        400,
+        403,
+        404,
+        422,
+        429,
+        d403="Not your account, and you are not an admin",
+        examples={403: NOT_YOURS},
+    )
     @ns.marshal_with(OrderPage, skip_none=True)
     def get(self, user_id):
         """List one user's orders (the user themself or an admin), filtered like /orders.

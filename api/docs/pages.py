@@ -1,45 +1,84 @@
-"""Swagger UI at ``/docs`` and Redoc at ``/redoc``, served from local assets.
+"""Swagger UI at ``/docs`` and Redoc at ``/redoc``, on the OpenAPI 3 document, from local assets.
 
-Swagger UI is for trying requests; Redoc lays the same spec out as three-pane
-reference documentation. Both load only from this app, so they work offline and
-behind a strict firewall.
+Swagger UI is for trying requests; Redoc lays the same document out as
+three-pane reference documentation. Both read ``/api/v1/openapi.json``, whose
+OAuth2 password flow lets Swagger UI's *Authorize* dialog log in with an email
+and a password (``swagger.json`` stays served for Swagger 2.0 clients). Both
+load only from this app, so they work offline and behind a strict firewall.
+
+Their bundles come from PyPI's ``drf-spectacular-sidecar``, which republishes
+the npm ``swagger-ui-dist`` and ``redoc`` builds every month, so a machine with
+only Python gets them from ``pip`` (flask-restx ships an older Swagger UI, 4.19,
+whose page template has inline code, and no Redoc). Only the package's static files are
+used, never its Django app, so ``requirements-assets.txt`` is installed with
+``--no-deps`` and pins the wheel by hash. Without it, both pages answer a 503
+problem that says how to install it rather than a page that stays blank.
 
 Each page sets its own Content-Security-Policy, which the security headers hook
-keeps. Swagger UI's template has one inline ``<script>`` and one inline
-``<style>``: rather than allowing every inline script (``'unsafe-inline'``), its
-policy names exactly those by their SHA-256 hash, computed from the page as
-rendered (its spec URL depends on the proxy prefix).
-
-Redoc's standalone bundle comes from PyPI's ``drf-spectacular-sidecar``, which
-republishes the npm ``redoc`` build every month, so a machine with only Python
-gets it from ``pip``. Only its static files are used, never its Django app, so
-``requirements-assets.txt`` is installed with ``--no-deps`` and pins the wheel by
-hash. Without the bundle, ``/redoc`` answers a 503 problem that says how to
-install it rather than a page that stays blank.
+keeps. The Swagger UI page has no inline code at all: its settings are in
+``static/swagger-ui-init.js``, and the page passes the one thing that varies
+(the spec's URL, which moves under a proxy's prefix) in a data attribute. Its
+policy allows this app's scripts and styles and nothing else.
 """
 
-import base64
 import hashlib
 import importlib.util
-import re
 from pathlib import Path
 
-from flask import Blueprint, current_app, make_response, render_template_string, send_file, url_for
-from flask_restx.apidoc import ui_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    make_response,
+    redirect,
+    render_template_string,
+    request,
+    send_from_directory,
+    url_for,
+)
 
 from api.errors import ApiProblem
 from api.hooks.security_headers import CSP
 
 ASSETS_PACKAGE = "drf_spectacular_sidecar"
-BUNDLE_IN_PACKAGE = Path("static", ASSETS_PACKAGE, "redoc", "bundles", "redoc.standalone.js")
+ASSETS_IN_PACKAGE = Path("static", ASSETS_PACKAGE)
+SWAGGER_UI_IN_PACKAGE = ASSETS_IN_PACKAGE / "swagger-ui-dist"
+BUNDLE_IN_PACKAGE = ASSETS_IN_PACKAGE / "redoc" / "bundles" / "redoc.standalone.js"
+SWAGGER_UI_KEY = "storefront.swagger_ui"
 BUNDLE_KEY = "storefront.redoc_bundle"
+PATCHED_BUNDLE_KEY = "storefront.redoc_bundle.patched"
 MISSING_ASSETS = (
-    "Redoc assets are not installed; run `make assets` "
+    "The documentation's assets are not installed; run `make assets` "
     "(pip install --no-deps -r requirements-assets.txt)"
 )
+# Redoc's sidebar always shows Redocly's logo from its CDN, whatever the
+# options. The page may load nothing from elsewhere, and a request its policy
+# refuses is an error in the browser's console; so the bundle is served with
+# that one URL pointing at an empty inline image (the attribution stays).
+REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+EMPTY_IMAGE = b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"
+
+SWAGGER_UI_PAGE = """\
+<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>{{ title }}</title>
+  <link rel="icon" type="image/png" href="{{ asset('favicon-32x32.png') }}">
+  <link rel="stylesheet" href="{{ asset('swagger-ui.css') }}">
+  <link rel="stylesheet" href="{{ own('docs.css') }}">
+</head>
+<body>
+  <div id="swagger-ui" data-spec-url="{{ spec_url }}"></div>
+  <script src="{{ asset('swagger-ui-bundle.js') }}"></script>
+  <script src="{{ own('swagger-ui-init.js') }}"></script>
+</body>
+</html>
+"""
 
 # No fonts or scripts from elsewhere: Redoc falls back to the system's fonts.
-PAGE = """\
+REDOC_PAGE = """\
 <!DOCTYPE html>
 <html lang="en">
 <head>
@@ -56,75 +95,39 @@ PAGE = """\
 </html>
 """
 
-# The page may load from this app only. Redoc's sidebar footer always shows a
-# logo from Redocly's CDN; the policy stops the browser fetching it (Redoc then
-# drops the image) and anything else a later bundle might reach for. Redoc
-# injects its styles at run time and runs its search index in a blob: worker.
+_COMMON_POLICY = [
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+]
+# Swagger UI: its own scripts and styles only (React sets element styles
+# through the DOM, which style-src does not govern); ``connect-src 'self'``
+# lets it load the spec, log in and send "Try it out" requests; ``data:``
+# images are the icons inlined in its stylesheet.
+DOCS_POLICY = "; ".join(
+    ["default-src 'none'", "script-src 'self'", "style-src 'self'", *_COMMON_POLICY]
+)
+# Redoc injects its styles at run time and runs its search index in a blob: worker.
 REDOC_POLICY = "; ".join(
     [
         "default-src 'self'",
         "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data:",
         "worker-src 'self' blob:",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
+        *_COMMON_POLICY,
     ]
 )
 
-_INLINE = {
-    "script": re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL),
-    "style": re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL),
-    "style attribute": re.compile(r'\sstyle="([^"]*)"'),
-}
+blueprint = Blueprint(
+    "docs_pages", __name__, static_folder="static", static_url_path="/docs/static"
+)
 
 
-def _hashes(page: str, kind: str) -> str:
-    """CSP hash sources of every inline ``kind`` (script, style, style attribute) of ``page``."""
-    return " ".join(
-        f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
-        for body in sorted(set(_INLINE[kind].findall(page)))
-    )
-
-
-def docs_policy(page: str) -> str:
-    """The policy of the Swagger UI page: its own assets, and its inline code by hash.
-
-    ``connect-src 'self'`` lets it load the spec and send "Try it out" requests;
-    ``data:`` images are the icons inlined in its stylesheet. The template also
-    hides its SVG sprite with a ``style`` attribute, which only ``'unsafe-hashes'``
-    plus that attribute's hash allows (CSP Level 3).
-    """
-    return "; ".join(
-        [
-            "default-src 'none'",
-            f"script-src 'self' {_hashes(page, 'script')}",
-            f"style-src 'self' {_hashes(page, 'style')}"
-            f" 'unsafe-hashes' {_hashes(page, 'style attribute')}",
-            "img-src 'self' data:",
-            "font-src 'self'",
-            "connect-src 'self'",
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-        ]
-    )
-
-
-def _docs_page():
-    """Swagger UI, as flask-restx renders it, with the policy for exactly this page."""
-    page = ui_for(current_app.extensions["storefront.api"])
-    response = make_response(page)
-    response.headers[CSP] = docs_policy(page)
-    return response
-
-
-blueprint = Blueprint("docs_pages", __name__)
-
-
-def installed_redoc_bundle() -> Path | None:
-    """Return the path of Redoc's standalone bundle, or None when it is not installed.
+def installed_assets(relative: Path) -> Path | None:
+    """Return the path of a file or directory of the assets package, or None without it.
 
     ``find_spec`` locates the package without importing it: its ``__init__``
     imports Django, which is deliberately not installed.
@@ -132,25 +135,58 @@ def installed_redoc_bundle() -> Path | None:
     spec = importlib.util.find_spec(ASSETS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return None
-    bundle = Path(next(iter(spec.submodule_search_locations))) / BUNDLE_IN_PACKAGE
-    return bundle if bundle.is_file() else None
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    return path if path.exists() else None
 
 
-def _bundle() -> Path:
-    bundle = current_app.extensions[BUNDLE_KEY]
-    if bundle is None:
+def installed_redoc_bundle() -> Path | None:
+    """Return the path of Redoc's standalone bundle, or None when it is not installed."""
+    return installed_assets(BUNDLE_IN_PACKAGE)
+
+
+def _installed(key: str) -> Path:
+    path = current_app.extensions[key]
+    if path is None:
         raise ApiProblem(503, MISSING_ASSETS)
-    return bundle
+    return path
+
+
+@blueprint.get("/docs")
+def swagger_ui():
+    """Swagger UI on the OpenAPI 3 document, with the policy that allows exactly its assets."""
+    _installed(SWAGGER_UI_KEY)
+    page = render_template_string(
+        SWAGGER_UI_PAGE,
+        title=current_app.extensions["storefront.api"].title,
+        spec_url=url_for("openapi3"),
+        asset=lambda name: url_for("docs_pages.swagger_ui_asset", filename=name),
+        own=lambda name: url_for("docs_pages.static", filename=name),
+    )
+    response = make_response(page)
+    response.headers[CSP] = DOCS_POLICY
+    return response
+
+
+@blueprint.get("/docs/")
+def swagger_ui_slash():
+    """The docs' address is ``/docs``; a trailing slash is how people type it too."""
+    return redirect(url_for("docs_pages.swagger_ui"), 308)
+
+
+@blueprint.get("/swaggerui/<path:filename>")
+def swagger_ui_asset(filename: str):
+    """A file of Swagger UI's distribution, revalidated by ETag (its URL carries no version)."""
+    return send_from_directory(_installed(SWAGGER_UI_KEY), filename, conditional=True, etag=True)
 
 
 @blueprint.get("/redoc")
 def redoc_page():
-    """The Redoc page; it loads the spec the API serves and the bundle below."""
-    _bundle()
+    """The Redoc page; it loads the OpenAPI 3 document and the bundle below."""
+    _installed(BUNDLE_KEY)
     page = render_template_string(
-        PAGE,
+        REDOC_PAGE,
         title=current_app.extensions["storefront.api"].title,
-        spec_url=url_for("spec"),
+        spec_url=url_for("openapi3"),
         script_url=url_for("docs_pages.redoc_script"),
     )
     return page, {CSP: REDOC_POLICY}
@@ -158,12 +194,33 @@ def redoc_page():
 
 @blueprint.get("/redoc/redoc.standalone.js")
 def redoc_script():
-    """Redoc's standalone bundle, revalidated by ETag (its URL carries no version)."""
-    return send_file(_bundle(), mimetype="text/javascript", conditional=True, etag=True)
+    """Redoc's standalone bundle, without its CDN logo, revalidated by ETag."""
+    body, tag = _patched_bundle(_installed(BUNDLE_KEY))
+    response = Response(body, mimetype="text/javascript")
+    response.set_etag(tag)
+    response.cache_control.no_cache = True
+    return response.make_conditional(request)
+
+
+def _patched_bundle(bundle: Path) -> tuple[bytes, str]:
+    """The bundle's bytes with ``REDOC_CDN_LOGO`` replaced, and their ETag: read once."""
+    cached = current_app.extensions.get(PATCHED_BUNDLE_KEY)
+    if cached is None or cached[0] != bundle:
+        body = bundle.read_bytes().replace(REDOC_CDN_LOGO, EMPTY_IMAGE)
+        cached = (bundle, body, hashlib.sha256(body).hexdigest()[:32])
+        current_app.extensions[PATCHED_BUNDLE_KEY] = cached
+    return cached[1], cached[2]
 
 
 def register_docs_pages(app) -> None:
-    """Serve ``/docs``, ``/redoc`` and Redoc's script; call it after the API is registered."""
-    app.extensions["storefront.api"].documentation(_docs_page)
+    """Serve ``/docs``, ``/redoc`` and their assets; call it after the rate limiter.
+
+    The assets are static files, which the rate limiter never counts.
+    """
+    app.extensions[SWAGGER_UI_KEY] = installed_assets(SWAGGER_UI_IN_PACKAGE)
     app.extensions[BUNDLE_KEY] = installed_redoc_bundle()
     app.register_blueprint(blueprint)
+    limiter = app.extensions.get("storefront.limiter")
+    if limiter is not None:
+        for endpoint in ("swagger_ui_asset", "redoc_script"):
+            limiter.exempt(app.view_functions[f"docs_pages.{endpoint}"])

@@ -8,6 +8,7 @@
 import copy
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -18,13 +19,45 @@ from werkzeug.exceptions import NotFound
 SPEC_FILE = "swagger.json"
 OPENAPI3_FILE = "openapi.json"
 _lock = threading.Lock()
+
+
+def reflow(text: str) -> str:
+    """Markdown whose paragraphs are single lines, from text wrapped for the source.
+
+    Some renderers (Swagger UI's for 2.0 documents, SDK generators' comments)
+    take each newline as a line break, so wrapped text would read as ragged
+    lines. Blank lines stay paragraph breaks; a line that starts a list item or
+    indented code stays a line of its own.
+    """
+    paragraphs = []
+    for paragraph in re.split(r"\n[ \t]*\n", text.strip()):
+        lines: list[str] = []
+        for line in paragraph.splitlines():
+            if lines and not _BLOCK_START.match(line):
+                lines[-1] = f"{lines[-1]} {line.strip()}"
+            else:
+                lines.append(line.rstrip())
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
+_BLOCK_START = re.compile(r"^(\s*([-*+]|\d+\.)\s|    )")
+
 # The introduction at the top of the documents (and of /docs and /redoc).
-DESCRIPTION = """\
+DESCRIPTION = reflow(
+    """\
 A store's catalog, customers and orders.
 
-**Auth**: `POST /api/v1/auth/login` returns a JWT access token; click *Authorize*
-and enter `Bearer <access_token>`. Reads of the catalog are public; writes need an
-admin.
+**Auth**: click *Authorize* and log in under **OAuth2** with your email as the
+username and your password (the demo admin of `flask --app wsgi seed` is
+`admin@example.com`, password `admin-demo-password`); leave client_id and
+client_secret empty. The docs keep the login across reloads. Or paste an access
+token from `POST /api/v1/auth/login` under **Bearer**, without a prefix. Reads of
+the catalog are public; writes need an admin.
+
+**Examples** are safe to run on the demo data: deletes name ids that do not
+exist, and edits change a price, a stock or a display name, never a SKU, an
+email or a role.
 
 **Errors** are `application/problem+json` (RFC 9457) with `status`, `title`,
 `detail`, `instance`, `request_id`, and `errors` (per field) on validation
@@ -46,8 +79,32 @@ answers 412. **Retries**: send an `Idempotency-Key` with `POST /api/v1/orders`
 and a retry returns the original response instead of a second order.
 
 **Formats**: JSON by default; `application/xml` and, on product and order
-listings, `text/csv` where an operation lists them; any other `Accept` is a 406.
+listings, `text/csv` where an operation lists them; any other `Accept` is a 406,
+except that a browser's (`text/html` first) gets JSON.
 """
+)
+# The documents' top-level members in the order their specifications list
+# them; paths in the order the code declares them (the order a person works),
+# each path's operations in METHOD_ORDER; examples as the code writes them (a
+# problem reads type, title, status, detail...); everything else sorted by key,
+# so an export is deterministic and the drift check can be exact.
+TOP_LEVEL = (
+    "swagger",
+    "openapi",
+    "info",
+    "externalDocs",
+    "host",
+    "basePath",
+    "schemes",
+    "servers",
+    "consumes",
+    "produces",
+    "security",
+    "tags",
+    "paths",
+)
+METHOD_ORDER = ("parameters", "get", "post", "put", "patch", "delete", "head", "options", "trace")
+EXAMPLE_KEYS = frozenset({"example", "examples", "x-example", "x-examples"})
 
 
 class SpecRenderError(RuntimeError):
@@ -69,9 +126,37 @@ def render_spec(app) -> dict:
     return copy.deepcopy(spec)
 
 
+def ordered(spec: dict) -> dict:
+    """The spec in the documents' order (see ``TOP_LEVEL``); paths keep theirs."""
+    keys = [key for key in TOP_LEVEL if key in spec]
+    keys += sorted(key for key in spec if key not in TOP_LEVEL)
+    document = {key: _sorted(spec[key]) for key in keys}
+    if "paths" in spec:
+        rank = {key: i for i, key in enumerate(METHOD_ORDER)}
+        document["paths"] = {
+            path: {
+                key: _sorted(item[key])
+                for key in sorted(item, key=lambda key: (rank.get(key, len(rank)), key))
+            }
+            for path, item in spec["paths"].items()
+        }
+    return document
+
+
+def _sorted(node):
+    if isinstance(node, dict):
+        return {
+            key: copy.deepcopy(node[key]) if key in EXAMPLE_KEYS else _sorted(node[key])
+            for key in sorted(node)
+        }
+    if isinstance(node, list):
+        return [_sorted(value) for value in node]
+    return node
+
+
 def serialize(spec: dict) -> str:
-    """The canonical text of a spec: sorted keys, two-space indent, final newline."""
-    return json.dumps(spec, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """The canonical text of a spec: ``ordered``, two-space indent, final newline."""
+    return json.dumps(ordered(spec), indent=2, ensure_ascii=False) + "\n"
 
 
 def compact(spec: dict) -> bytes:
@@ -80,7 +165,7 @@ def compact(spec: dict) -> bytes:
     The files in ``openapi/`` are indented for readable diffs; on the wire that
     whitespace is a third of the bytes every client downloads and parses.
     """
-    return json.dumps(spec, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+    return json.dumps(ordered(spec), separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def spec_path(app) -> Path:

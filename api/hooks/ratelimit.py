@@ -120,17 +120,22 @@ def _access_token_subject(token: str) -> str | None:
     return subject if time.time() < expires else None
 
 
-def limited_by(setting: str, *, key: Callable[[], str] = address_key):
+def limited_by(setting: str, *, key: Callable[[], str] = address_key, budget: str | None = None):
     """Class decorator: limit a resource by the config ``setting`` (e.g. ``RATELIMIT_LOGIN``).
 
     Such limits guard anonymous endpoints against brute force, so they count by
     address (``key``) by default: otherwise a caller could attach the token of
     each account it registers and get a fresh budget of password guesses per account.
+
+    Each endpoint counts against a budget of its own, unless ``budget`` names
+    one that several share: the endpoints that all take a password (JSON and
+    form login) spend one, or two doors would double the guesses.
     """
 
     def decorate(resource_class):
         resource_class.rate_limit = setting
         resource_class.rate_limit_key = key
+        resource_class.rate_limit_budget = budget
         return resource_class
 
     return decorate
@@ -143,11 +148,15 @@ def unlimited(resource_class):
 
 
 class Rule(NamedTuple):
-    """An endpoint's limits, smallest window first, whom they count, and where."""
+    """An endpoint's limits, smallest window first, whom they count, where, and in which budget.
+
+    ``budget`` names the counters; None means the endpoint's own.
+    """
 
     limits: tuple[RateLimitItem, ...]
     key: Callable[[], str]
     windows: "Windows"
+    budget: str | None = None
 
 
 def parse_limits(config, setting: str) -> tuple[RateLimitItem, ...]:
@@ -360,8 +369,8 @@ class Limiter:
         if rule is None:
             return
         # flask-limiter's key layout, so that counters survive the switch:
-        # LIMITER/[prefix/]caller/endpoint/amount/multiples/granularity.
-        caller = (*self._prefix, rule.key(), endpoint)
+        # LIMITER/[prefix/]caller/endpoint (or shared budget)/amount/multiples/granularity.
+        caller = (*self._prefix, rule.key(), rule.budget or endpoint)
         shown = None
         for limit in rule.limits:
             key = limit.key_for(*caller)
@@ -438,7 +447,10 @@ def register_rate_limits(app: Flask) -> Limiter:
             limiter.exempt(view)
         elif setting != DEFAULT_LIMIT:
             limiter.rules[endpoint] = Rule(
-                parse_limits(config, setting), view_class.rate_limit_key, limiter.strict_windows
+                parse_limits(config, setting),
+                view_class.rate_limit_key,
+                limiter.strict_windows,
+                getattr(view_class, "rate_limit_budget", None),
             )
     if config["RATELIMIT_ENABLED"]:
         app.before_request(limiter.check_request)

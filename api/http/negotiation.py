@@ -5,6 +5,12 @@ same declaration drives the choice here: the ``Accept`` header picks among
 those types, and a request for none of them is a 406 problem, answered before
 the operation runs (so nothing is written for a response nobody can read).
 Errors stay ``application/problem+json`` whatever was asked for.
+
+One exception: a browser that opens an API URL asks for ``text/html`` first
+(then XML, then anything), and would be answered XML by those rules. No
+operation speaks HTML, so an ``Accept`` that prefers it most is taken as no
+preference at all, and the answer is the operation's default, JSON. Any other
+``Accept`` is negotiated as it says.
 """
 
 import csv
@@ -14,12 +20,14 @@ from xml.etree import ElementTree
 
 from flask import current_app, request
 from flask_restx.representations import output_json
+from werkzeug.http import parse_options_header
 
 from api.errors import PROBLEM_MEDIA_TYPE, ApiProblem
 
 JSON = "application/json"
 XML = "application/xml"
 CSV = "text/csv"
+HTML = "text/html"
 # XML 1.0 cannot carry these; they are refused on input, and replaced here should
 # older data hold one.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -41,14 +49,35 @@ def offered(func) -> list[str]:
 def negotiate(func) -> str:
     """Pick the response type for this request from what ``func`` offers, or raise a 406."""
     choices = offered(func)
-    if not request.accept_mimetypes:
+    accept = request.accept_mimetypes
+    if not accept or _browsing(request.headers.get("Accept", "")):
         return choices[0]
-    best = request.accept_mimetypes.best_match(choices)
+    best = accept.best_match(choices)
     if best is None:
         raise ApiProblem(
             406, f"This operation answers in {', '.join(choices)}; the Accept header asks for none"
         )
     return best
+
+
+def _browsing(accept: str) -> bool:
+    """Whether the first of an ``Accept`` header's most preferred types is HTML.
+
+    That is how a browser opening a URL asks (``text/html,...,*/*;q=0.8``).
+    Read from the header itself: werkzeug's parsed list ranks types with
+    parameters (``application/signed-exchange;v=b3;q=0.7``) before the rest.
+    """
+    ranges = []
+    for part in accept.split(","):
+        mediatype, options = parse_options_header(part)
+        try:
+            ranges.append((mediatype, float(options.get("q", 1))))
+        except ValueError:
+            return False  # werkzeug's negotiation judges a malformed header
+    if not ranges:
+        return False
+    best = max(quality for _, quality in ranges)
+    return best > 0 and next(m for m, q in ranges if q == best) == HTML
 
 
 def render(mediatype: str, data, status: int, headers, *, root: str, negotiable: bool):

@@ -2,16 +2,18 @@
 
 from functools import cached_property
 
-from flask import Response, g, request, url_for
+from flask import Response, g, redirect, request, url_for
 from flask_restx import Api
 from flask_restx import Resource as RestxResource
 from flask_restx.model import ModelBase
-from flask_restx.swagger import Swagger
+from flask_restx.swagger import Swagger, extract_path
 from flask_restx.utils import unpack
 
 from api.auth import enforce
+from api.docs.spec import reflow
 from api.errors import PROBLEM_DESCRIPTIONS, PROBLEM_MEDIA_TYPE, problem_response
 from api.http.negotiation import negotiate, offered, render
+from api.restx.examples import OperationExamples
 from api.restx.validation import build_validator, validate_json_body
 
 JSON = "application/json"
@@ -31,20 +33,52 @@ class StorefrontSwagger(Swagger):
     """restx's Swagger 2.0 builder, plus what the project's conventions add."""
 
     def as_dict(self):
-        """The document, without the ``null`` values restx leaves in ``info``."""
+        """The document in the declared order, without the ``null``s restx leaves in ``info``.
+
+        restx sorts the paths; the documents list them as the namespaces declare
+        them instead, which is the order of the story (Redoc has no sorter, and
+        Swagger UI keeps it). ``api.docs.spec.serialize`` orders each path's
+        operations.
+        """
         spec = super().as_dict()
         contact = spec["info"].get("contact")
         if contact:
             spec["info"]["contact"] = {k: v for k, v in contact.items() if v is not None}
+        paths = spec["paths"]
+        spec["paths"] = {path: paths[path] for path in self._declared_paths() if path in paths}
         return spec
+
+    def _declared_paths(self) -> list[str]:
+        """Every documented path, in the order of the namespaces and their routes."""
+        declared = []
+        for ns in self.api.namespaces:
+            for resource in ns.resources:
+                for url in self.api.ns_urls(ns, resource.urls):
+                    path = extract_path(url)
+                    if path not in declared:
+                        declared.append(path)
+        return declared
+
+    def serialize_resource(self, ns, resource, url, route_doc=None, **kwargs):
+        """The path item of ``resource``; its operations' examples need the path and its limit."""
+        # restx does not pass either down to serialize_operation.
+        self._resource = (extract_path(url), getattr(resource, "rate_limit", None))
+        return super().serialize_resource(ns, resource, url, route_doc=route_doc, **kwargs)
 
     def serialize_operation(self, doc, method):
         """Add what every operation shares by convention.
 
         Any operation may answer a problem, so each lists that media type and a
         500; a 201, 401 or 429 documents the header that always comes with it.
+        Descriptions reflow (docstrings are wrapped at 100 columns, which
+        Markdown renderers with hard breaks would keep), and every operation
+        gets its examples (``api.restx.examples``).
         """
         operation = super().serialize_operation(doc, method)
+        if "description" in operation:
+            operation["description"] = reflow(operation["description"])
+        if "consumes" in doc[method]:
+            operation["consumes"] = doc[method]["consumes"]
         operation.setdefault("produces", [JSON, PROBLEM_MEDIA_TYPE])
         # Any operation can be asked for a type it does not produce, or fail
         # unexpectedly; either way it answers a problem.
@@ -68,7 +102,39 @@ class StorefrontSwagger(Swagger):
                 documented = response.setdefault("headers", {})
                 for name, description in headers.items():
                     documented[name] = {"type": "string", "description": description}
+        self._write_examples(doc, method, operation)
         return operation
+
+    def _write_examples(self, doc, method, operation) -> None:
+        path, rate_limit = self._resource
+        parameters = [
+            {"name": name, **parameter} for name, parameter in doc.get("params", {}).items()
+        ] + (operation.get("parameters") or [])
+        path_values = {p["name"]: p.get("x-example") for p in parameters if p["in"] == "path"}
+        body = [p for p in parameters if p["in"] == "body"]
+        body_schema = None
+        if body:
+            name = body[0]["schema"]["$ref"].rsplit("/", 1)[1]
+            body_schema = self.api.models[name].__schema__
+        OperationExamples(
+            f"{method.upper()} {path}",
+            path,
+            operation,
+            path_values,
+            declared=_declared_problem_examples(doc, method),
+            body_schema=body_schema,
+            rate_limit=rate_limit or "RATELIMIT_DEFAULT",
+        ).write(doc[method].get("body_example"))
+
+
+def _declared_problem_examples(doc, method) -> dict:
+    """The ``example`` each status was declared with (``api.errors.problems``)."""
+    declared = {}
+    for level in (doc, doc[method]):
+        for code, response in level.get("responses", {}).items():
+            if isinstance(response, tuple) and len(response) == 3 and "example" in response[2]:
+                declared[int(code)] = response[2]["example"]
+    return declared
 
 
 class StorefrontApi(Api):
@@ -88,6 +154,15 @@ class StorefrontApi(Api):
     def handle_error(self, e):
         """Render every error raised in a restx route as a problem response."""
         return problem_response(e)
+
+    def render_root(self):
+        """The site's root: whoever opens it in a browser wants the docs."""
+        return redirect(url_for("docs_pages.swagger_ui"), 302)
+
+    def _register_apidoc(self, app):
+        # restx's own Swagger UI (its templates and its older bundle under
+        # /swaggerui) is not used: api.docs.pages serves a newer one there.
+        pass
 
     def _register_specs(self, app_or_blueprint):
         # The spec is served by api.docs.spec from cached bytes, not re-rendered.

@@ -17,14 +17,19 @@ def id_route(name: str) -> str:
     return f"/<int(min=1, max={MAX_ID}):{name}>"
 
 
-def id_param(description: str) -> dict:
-    """The spec of an id path parameter, with the bounds ``id_route`` enforces."""
+def id_param(description: str, *, example: int) -> dict:
+    """The spec of an id path parameter, with the bounds ``id_route`` enforces.
+
+    ``example`` is what *Try it out* fills in: an id of the demo data to read
+    or edit, one that exists nowhere (``api.restx.examples.NO_SUCH_ID``) to delete.
+    """
     return {
         "in": "path",
         "type": "integer",
         "minimum": 1,
         "maximum": MAX_ID,
         "description": description,
+        "x-example": example,
     }
 
 

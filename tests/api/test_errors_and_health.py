@@ -60,7 +60,6 @@ def test_ready_is_a_503_problem_when_the_database_is_unreachable(build_app):
 @pytest.mark.parametrize(
     "path",
     [
-        "/",
         "/nope",
         "/api/v1/",
         "/api/v1/nope",

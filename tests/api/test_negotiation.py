@@ -166,3 +166,43 @@ def test_representations_vary_by_accept_and_have_their_own_etags(
     # Either representation's tag names the version an editor saw.
     edited = client.patch(url, json={"stock": 2}, headers={**admin_headers, "If-Match": '"1-xml"'})
     assert edited.status_code == 200
+
+
+# --- a browser opening an API URL ---------------------------------------------------------
+
+CHROME = (
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+    "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
+)
+FIREFOX = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize("accept", [CHROME, FIREFOX, "text/html"])
+@pytest.mark.parametrize("path", [PRODUCTS, "/api/v1/products/1", "/health"])
+def test_a_browser_opening_an_api_url_gets_json(client, make_product, path, accept):
+    make_product()
+
+    response = client.get(path, headers={"Accept": accept})
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    response.get_json()
+
+
+@pytest.mark.parametrize(
+    "accept",
+    ["application/xml", "application/xml, text/html", "text/html;q=0.5, application/xml"],
+)
+def test_any_other_accept_is_negotiated_as_it_says(client, make_product, accept):
+    product_id = make_product()
+
+    response = client.get(f"/api/v1/products/{product_id}", headers={"Accept": accept})
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/xml"
+
+
+def test_html_refused_outright_is_still_a_406(client):
+    response = client.get(PRODUCTS, headers={"Accept": "text/html;q=0, application/json;q=0"})
+
+    assert response.status_code == 406

@@ -44,7 +44,7 @@ def test_the_file_equals_a_fresh_export(app):
     assert fresh.endswith("}\n")
 
 
-def test_bearer_is_an_http_scheme_with_a_jwt(document):
+def test_bearer_is_an_http_scheme_with_a_jwt_beside_an_oauth2_password_flow(document):
     schemes = document["components"]["securitySchemes"]
     assert schemes == {
         "Bearer": {
@@ -52,20 +52,37 @@ def test_bearer_is_an_http_scheme_with_a_jwt(document):
             "scheme": "bearer",
             "bearerFormat": "JWT",
             "description": schemes["Bearer"]["description"],
-        }
+        },
+        "OAuth2": {
+            "type": "oauth2",
+            "flows": {"password": {"tokenUrl": "/api/v1/auth/token", "scopes": {}}},
+            "description": schemes["OAuth2"]["description"],
+        },
     }
-    protected = [op for _, _, op in operations(document) if op["security"]]
-    assert protected
-    assert all(op["security"] == [{"Bearer": []}] for op in protected)
+    token_url = schemes["OAuth2"]["flows"]["password"]["tokenUrl"]
+    assert document["paths"][token_url]["post"]["security"] == []
+
+
+def test_operations_taking_an_access_token_accept_either_scheme(document):
+    protected = {
+        operation["operationId"]: operation["security"]
+        for _, _, operation in operations(document)
+        if operation["security"]
+    }
+    assert len(protected) > 20
+    # A refresh token is never what the Authorize dialog holds: it can only be pasted.
+    assert protected.pop("refreshToken") == [{"Bearer": []}]
+    assert all(security == [{"OAuth2": []}, {"Bearer": []}] for security in protected.values())
 
 
 def test_problems_are_problem_json_only_and_successes_never(document):
-    problem = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path, method, operation in operations(document):
         for status, response in operation["responses"].items():
             content = response.get("content")
             if int(status) >= 400:
-                assert content == problem, (method, path, status)
+                assert list(content) == [PROBLEM], (method, path, status)
+                assert content[PROBLEM]["schema"] == {"$ref": "#/components/schemas/Problem"}
+                assert content[PROBLEM]["example"]["status"] == int(status)
             elif content:
                 # JSON always, other representations (XML, CSV) where negotiated;
                 # binary downloads (images, an export's CSV file) in their own types only.

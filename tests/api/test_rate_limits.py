@@ -289,7 +289,7 @@ def test_each_endpoint_has_a_budget_of_its_own_and_the_429_says_which_limit(limi
 def test_static_files_and_unrouted_requests_are_not_counted(limited):
     client = limited.test_client()
 
-    assets = [get(client, "/swaggerui/droid-sans.css", ip=OFFICE) for _ in range(3)]
+    assets = [get(client, "/swaggerui/swagger-ui.css", ip=OFFICE) for _ in range(3)]
     for asset in assets:
         asset.close()  # a file's response holds the file open until closed
     missing = [get(client, "/no/such/page", ip=OFFICE) for _ in range(3)]

@@ -1,11 +1,9 @@
 """Security headers on every response: nosniff, frames, referrer, CSP, and HSTS over https.
 
-The API's policy allows nothing; the docs page's allows exactly the hashes of its
-inline code, and a policy a view sets itself is kept.
+The API's policy allows nothing; the docs page's allows the app's own scripts and
+styles and no inline code (it has none), and a policy a view sets itself is kept.
 """
 
-import base64
-import hashlib
 import re
 
 import pytest
@@ -18,10 +16,6 @@ NEW_PRODUCT = {"sku": "EDGE-001", "name": "Edge mug", "price_cents": 900, "stock
 def _directives(policy: str) -> dict[str, str]:
     """A Content-Security-Policy as {directive: sources}."""
     return dict(part.strip().partition(" ")[::2] for part in policy.split(";"))
-
-
-def _sha256(text: str) -> str:
-    return f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'"
 
 
 REQUESTS = [
@@ -73,18 +67,20 @@ def test_a_policy_set_by_the_view_is_kept(app):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_the_docs_policy_allows_exactly_the_inline_code_of_the_page(client):
+def test_the_docs_page_has_no_inline_code_and_its_policy_allows_none(client):
     response = client.get("/docs")
     page = response.get_data(as_text=True)
-    (script,) = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", page, re.DOTALL)
-    (style,) = re.findall(r"<style[^>]*>(.*?)</style>", page, re.DOTALL)
-    (style_attribute,) = re.findall(r'\sstyle="([^"]*)"', page)
+    # Swagger UI's settings are a script file of the app's own (api/docs/static).
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page) == []
+    assert "<style" not in page
+    assert re.findall(r"\sstyle=", page) == []
+    assert re.findall(r"\son[a-z]+=", page) == []
 
     csp = _directives(response.headers["Content-Security-Policy"])
 
     assert csp["default-src"] == "'none'"
-    assert csp["script-src"] == f"'self' {_sha256(script)}"
-    assert csp["style-src"] == f"'self' {_sha256(style)} 'unsafe-hashes' {_sha256(style_attribute)}"
+    assert csp["script-src"] == "'self'"
+    assert csp["style-src"] == "'self'"
     assert csp["connect-src"] == "'self'"
     assert csp["img-src"] == "'self' data:"
     assert csp["frame-ancestors"] == "'none'"

@@ -1,12 +1,13 @@
 """The exported contract: valid, current, and consistent with the conventions."""
 
 import json
+import re
 
 import pytest
 from openapi_spec_validator import validate
 
 import tools.openapi as openapi_tool
-from api.docs.spec import render_spec, serialize, spec_path
+from api.docs.spec import reflow, render_spec, serialize, spec_path
 from tests.contract import OPENAPI3_FILE, SPEC_FILE
 from tests.helpers import operations
 
@@ -142,9 +143,12 @@ def test_docs_page_uses_local_assets_only(client):
     response = client.get("/docs")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "/api/v1/swagger.json" in page
+    # Swagger UI shows the OpenAPI 3 document, whose OAuth2 flow its dialog logs in with.
+    assert 'data-spec-url="/api/v1/openapi.json"' in page
     assert "//cdn" not in page
     assert "unpkg.com" not in page
+    assert "http://" not in page
+    assert "https://" not in page
 
 
 def test_every_field_is_described_with_an_example(spec):
@@ -158,3 +162,80 @@ def test_every_field_is_described_with_an_example(spec):
 
 def test_every_tag_is_described(spec):
     assert all(tag.get("description") for tag in spec["tags"])
+
+
+# --- the order of the story, and text that reflows ----------------------------------------
+
+DOCUMENTS = [SPEC_FILE, OPENAPI3_FILE]
+# The order a person works: log in; then, per collection, list, create, read,
+# replace, update, delete.
+STORY = {
+    "auth": ["register", "login", "issueToken", "refreshToken", "getCurrentUser", "logout"],
+    "products": [
+        "listProducts",
+        "createProduct",
+        "getProduct",
+        "replaceProduct",
+        "updateProduct",
+        "deleteProduct",
+    ],
+    "orders": ["listOrders", "createOrder", "getOrder", "updateOrderStatus"],
+    "users": ["listUsers", "createUser", "getUser", "replaceUser", "updateUser", "deleteUser"],
+    "health": ["getHealth", "getReadiness"],
+}
+METHOD_ORDER = ["get", "post", "put", "patch", "delete"]
+
+
+def _in_document_order(spec: dict):
+    """Yield (tag, method, operation) as the file lists them."""
+    for item in spec["paths"].values():
+        for method, operation in item.items():
+            if method in METHOD_ORDER:
+                yield operation["tags"][0], method, operation
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_tags_and_operations_are_in_the_order_of_the_story(document):
+    spec = json.loads(document.read_text(encoding="utf-8"))
+    assert [tag["name"] for tag in spec["tags"]] == list(STORY)
+    by_tag: dict[str, list[str]] = {}
+    for tag, _method, operation in _in_document_order(spec):
+        by_tag.setdefault(tag, []).append(operation["operationId"])
+    assert list(by_tag) == list(STORY)  # a tag's operations are together, tags in order
+    for tag, story in STORY.items():
+        assert by_tag[tag][: len(story)] == story, tag
+    for path, item in spec["paths"].items():
+        methods = [method for method in item if method in METHOD_ORDER]
+        assert methods == sorted(methods, key=METHOD_ORDER.index), path
+
+
+def test_the_export_orders_what_it_is_given_and_sorts_the_rest(app):
+    swagger = render_spec(app)
+    text = serialize(swagger)
+    assert text.index('"/api/v1/auth/register"') < text.index('"/api/v1/auth/login"')
+    assert text.index('"/api/v1/products"') < text.index('"/api/v1/orders"')
+    # Everything but the paths is sorted, as before: definitions, properties.
+    definitions = list(json.loads(text)["definitions"])
+    assert definitions == sorted(definitions)
+    assert list(json.loads(text))[:3] == ["swagger", "info", "basePath"]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_descriptions_are_markdown_paragraphs_that_reflow(document):
+    spec = json.loads(document.read_text(encoding="utf-8"))
+    texts = {"info": spec["info"]["description"]}
+    texts.update({f"tag {tag['name']}": tag["description"] for tag in spec["tags"]})
+    for _tag, method, operation in _in_document_order(spec):
+        texts[f"{method} {operation['operationId']}"] = operation.get("description", "")
+    for where, text in texts.items():
+        for paragraph in text.split("\n\n"):
+            # Only a list item or indented code may start a line of its own.
+            for line in paragraph.split("\n")[1:]:
+                assert re.match(r"(\s*([-*+]|\d+\.)\s|    )", line), f"{where}: {line!r}"
+
+
+def test_reflow_joins_wrapped_lines_and_keeps_lists_and_paragraphs():
+    text = "One sentence\nwrapped.\n\nA list:\n- first\n  continued\n- second\n\n    code\n    more"
+    assert reflow(text) == (
+        "One sentence wrapped.\n\nA list:\n- first continued\n- second\n\n    code\n    more"
+    )

@@ -9,6 +9,8 @@ Slow (the generator is a JVM, pip installs pydantic), yet part of ``make test``:
 a contract change that breaks a generated client must fail the build.
 """
 
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,11 +35,12 @@ def server(tmp_path_factory):
         yield live
 
 
-def run(*command, cwd: Path | None = None) -> str:
+def run(*command, cwd: Path | None = None, env: dict | None = None) -> str:
     """Run a command; fail the test with its output unless it succeeds."""
     result = subprocess.run(
         [str(part) for part in command],
         cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
@@ -83,3 +86,27 @@ def test_typescript_sdk_compiles_strictly_and_tells_the_story(server, tmp_path):
         tmp_path / "sdk_story.ts",
     )
     assert "story complete" in run("node", tmp_path / "js" / "sdk_story.js", server.url)
+
+
+def readme_snippet(language: str) -> str:
+    """The one code block of ``language`` in README.md."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(rf"^```{language}\n(.*?)^```$", readme, re.DOTALL | re.MULTILINE)
+    return block
+
+
+def test_the_readme_typescript_snippet_runs_as_written(server, tmp_path):
+    snippet = readme_snippet("ts")
+    # Its first lines say where to save it and the command that runs it.
+    name = re.match(r"// (\S+\.ts):", snippet).group(1)
+    command = re.search(r"^//   (.+)$", snippet, re.MULTILINE).group(1)
+    (tmp_path / name).write_text(snippet, encoding="utf-8")
+    generate("typescript", tmp_path / "build" / "sdk" / "typescript")
+    (tmp_path / "node_modules").symlink_to(NODE_MODULES)
+
+    # As a reader pastes it into a shell.
+    output = run("bash", "-c", command, cwd=tmp_path, env={**os.environ, "API_URL": server.url})
+
+    assert "MUG-001 1299" in output  # the demo catalog, cheapest under 20.00 last
+    assert "404" in output
+    assert "Product 424242 does not exist" in output

@@ -4,8 +4,8 @@ flask-restx speaks only Swagger 2.0, while most generators and viewers want
 OpenAPI 3. A maintained converter does the translation (openapi-generator's
 ``openapi`` generator, pinned in requirements-dev.txt; its jar ships in the
 PyPI package and needs only Java 11+, no network). Then ``refine`` says what
-2.0 cannot: a real HTTP Bearer scheme, ``nullable``, and which media type each
-response really has.
+2.0 cannot: a real HTTP Bearer scheme, the OAuth2 password flow of the docs'
+Authorize dialog, ``nullable``, and which media type each response really has.
 
 This is a development tool: ``python -m tools.openapi export`` runs it and the
 result is committed; the app serves that file. Nothing here runs while serving requests.
@@ -20,11 +20,18 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+from api.auth import BEARER, HTTP_BEARER_DESCRIPTION, OAUTH2, OAUTH2_SCHEME, TOKEN_TYPE
+from api.docs.spec import ordered
 from api.errors import PROBLEM_MEDIA_TYPE
 
 CONVERTER = "openapi-generator-cli"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-BEARER_SCHEME = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": HTTP_BEARER_DESCRIPTION,
+}
 
 
 class ConversionError(RuntimeError):
@@ -33,7 +40,8 @@ class ConversionError(RuntimeError):
 
 def convert(swagger: dict) -> dict:
     """Return the refined OpenAPI 3.0 document equivalent to ``swagger`` (Swagger 2.0)."""
-    text = json.dumps(swagger, sort_keys=True)
+    # The same document, the same text (one run); examples keep their order.
+    text = json.dumps(ordered(swagger))
     return refine(json.loads(_run_converter(text)), swagger)
 
 
@@ -41,8 +49,15 @@ def refine(document: dict, swagger: dict | None = None) -> dict:
     """Return a copy of a converted document, corrected where 2.0 could not say it.
 
     - An ``Authorization`` header API key (restx's only way to declare a token)
-      becomes an HTTP Bearer scheme carrying a JWT, so generated SDKs take a
-      bare token and add the ``Bearer`` prefix themselves.
+      becomes an HTTP Bearer scheme carrying a JWT, so generated SDKs (and
+      Swagger UI's dialog) take a bare token and add the ``Bearer`` prefix
+      themselves; its description says so.
+    - The OAuth2 password flow (``api.auth.OAUTH2_SCHEME``; 2.0 would need an
+      absolute ``tokenUrl``) is added, and every operation that takes an access
+      token accepts it or Bearer: all that require Bearer but those marked as
+      taking a refresh token (``x-token-type: refresh``), which only a pasted
+      token can be. OAuth2 comes first: generated clients then let the Bearer
+      header win, which is the one that carries the prefix.
     - ``x-nullable`` becomes ``nullable`` (the converter does this today; kept so
       a converter change cannot silently drop it).
     - 2.0 has one ``produces`` list per operation, so every response claims every
@@ -51,6 +66,10 @@ def refine(document: dict, swagger: dict | None = None) -> dict:
     - A 2.0 success without a schema, on an operation that produces binary
       types (images) or no JSON at all (a CSV download), becomes binary content
       of those types; the converter would leave it with none.
+    - A body parameter's ``x-examples`` (the 2.0 request examples Redoc
+      reads) become the request body's ``example``: the converter drops them.
+    - Paths keep the order of the 2.0 document (the order the code declares
+      them), whatever order the converter writes them in.
     """
     document = copy.deepcopy(document)
     for scheme in document.get("components", {}).get("securitySchemes", {}).values():
@@ -59,20 +78,48 @@ def refine(document: dict, swagger: dict | None = None) -> dict:
             "header",
             "Authorization",
         ):
-            description = scheme.get("description")
             scheme.clear()
             scheme.update(BEARER_SCHEME)
-            if description:
-                scheme["description"] = description
+    if BEARER in document.get("components", {}).get("securitySchemes", {}):
+        _offer_oauth2(document)
     _rename_key(document, "x-nullable", "nullable")
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
             if method in HTTP_METHODS:
+                if swagger is not None:
+                    _request_example(swagger, path, method, operation)
                 for status, response in operation.get("responses", {}).items():
                     if swagger is not None:
                         _binary_download(swagger, path, method, status, response)
                     _narrow_media_types(f"{method.upper()} {path} {status}", status, response)
+    if swagger is not None:
+        document["paths"] = _in_order_of(swagger, document["paths"])
     return document
+
+
+def _offer_oauth2(document: dict) -> None:
+    document["components"]["securitySchemes"][OAUTH2] = copy.deepcopy(OAUTH2_SCHEME)
+    for item in document.get("paths", {}).values():
+        for method, operation in item.items():
+            security = operation.get("security") if method in HTTP_METHODS else None
+            if security == [{BEARER: []}] and operation.get(TOKEN_TYPE) != "refresh":
+                operation["security"] = [{OAUTH2: []}, {BEARER: []}]
+
+
+def _request_example(swagger: dict, path: str, method: str, operation: dict) -> None:
+    declared = swagger["paths"].get(path, {}).get(method, {})
+    for parameter in declared.get("parameters", []):
+        examples = parameter.get("x-examples") if parameter["in"] == "body" else None
+        for media, content in (operation.get("requestBody", {}).get("content") or {}).items():
+            if examples and media in examples:
+                content["example"] = examples[media]
+
+
+def _in_order_of(swagger: dict, paths: dict) -> dict:
+    """``paths`` of the converted document, in the order of the 2.0 one's."""
+    base = swagger.get("basePath", "/").rstrip("/")
+    order = {base + path: i for i, path in enumerate(swagger["paths"])}
+    return dict(sorted(paths.items(), key=lambda entry: order.get(entry[0], len(order))))
 
 
 def _binary_download(swagger: dict, path: str, method: str, status: str, response: dict) -> None:
