@@ -118,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         "--seconds", type=int, default=int(os.environ.get("FUZZ_SECONDS", "60")), help="per target"
     )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="targets at once")
-    parser.add_argument("--workdir", type=Path, default=ROOT.parent / "build" / "fuzz")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=ROOT.parent / "build" / "fuzz",
+        help="where inputs found and failing ones are kept (default: build/fuzz)",
+    )
     parser.add_argument("--runs", type=int, help="stop after this many inputs (0: seeds only)")
     args = parser.parse_args(argv)
     unknown = set(args.targets) - set(TARGETS)

@@ -178,11 +178,11 @@ FIREFOX = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
 @pytest.mark.parametrize("accept", [CHROME, FIREFOX, "text/html"])
-@pytest.mark.parametrize("path", [PRODUCTS, "/api/v1/products/1", "/health"])
+@pytest.mark.parametrize("path", [PRODUCTS, PRODUCTS + "/{id}", "/health"])
 def test_a_browser_opening_an_api_url_gets_json(client, make_product, path, accept):
-    make_product()
+    product_id = make_product()
 
-    response = client.get(path, headers={"Accept": accept})
+    response = client.get(path.format(id=product_id), headers={"Accept": accept})
 
     assert response.status_code == 200
     assert response.mimetype == "application/json"
