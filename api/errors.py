@@ -163,7 +163,6 @@ _DOMAIN_STATUS = (
     (PreconditionFailedError, 412),
     ((ImageTooLargeError, ImageTooManyPixelsError, ImportTooLargeError), 413),
     (UnsupportedImageError, 415),
-    (ImportFileError, 422),
 )
 
 
@@ -173,9 +172,11 @@ def _translate(error: BaseException) -> ApiProblem:
         return error
     if isinstance(error, InvalidValueError):
         return ApiProblem(422, error.detail, errors={error.field: [error.rule]})
+    # An upload has one field, the file: name it, as other 422s name theirs.
     if isinstance(error, InvalidImageError):
-        # An upload has one field, the file: name it, as other 422s name theirs.
         return ApiProblem(422, error.detail, errors={"image": [error.detail]})
+    if isinstance(error, ImportFileError):
+        return ApiProblem(422, error.detail, errors={"file": [error.detail]})
     for kind, status in _DOMAIN_STATUS:
         if isinstance(error, kind):
             return ApiProblem(status, error.detail)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from flask import current_app, send_file
+from flask import Response, current_app
 
 from api.auth import auth_required
 from api.errors import PROBLEM_MEDIA_TYPE, problems
@@ -154,11 +154,20 @@ class JobDownload(Resource):
         wrote. 409 while the export is not `succeeded`; 404 for a job without a file.
         """
         path = export_path(read_job(job_id), Path(current_app.config["JOB_FOLDER"]))
-        # Not conditional: werkzeug would answer Range requests with a 206 no client expects.
-        return send_file(
-            path,
+        # Not send_file: werkzeug would answer Range requests with a 206 no client expects,
+        # and its file stays open until the server closes the response; this closes it once
+        # the last byte is sent.
+        return Response(
+            _chunks(path),
             mimetype="text/csv",
-            as_attachment=True,
-            download_name=f"job-{job_id}.csv",
-            conditional=False,
+            headers={
+                "Content-Disposition": f'attachment; filename="job-{job_id}.csv"',
+                "Content-Length": str(path.stat().st_size),
+            },
         )
+
+
+def _chunks(path: Path, size: int = 64 * 1024):
+    with path.open("rb") as handle:
+        while chunk := handle.read(size):
+            yield chunk

@@ -47,6 +47,9 @@ key_parser, IDEMPOTENCY_PARAM = idempotency_parameter(
 )
 
 
+BAD_HEADER = "The first line must be the header sku,name,description,price_cents,stock"
+
+
 @ns.route("/imports")
 class ProductImports(Resource):
     """Catalog imports."""
@@ -72,7 +75,7 @@ class ProductImports(Resource):
             409: "This Idempotency-Key was already used with a different file; use a new key",
             413: "The file is larger than MAX_IMPORT_MB (20 MB)",
             415: "Send the file as multipart/form-data",
-            422: "The first line must be the header sku,name,description,price_cents,stock",
+            422: {"detail": BAD_HEADER, "errors": {"file": [BAD_HEADER]}},
         },
     )
     @ns.response(202, "Accepted: poll the job at Location", Job)

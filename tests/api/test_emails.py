@@ -162,7 +162,7 @@ def test_changing_to_a_look_alike_of_another_users_address_is_a_409(client, make
     response = client.patch(
         f"{USERS}/{grace['id']}",
         headers=bearer(grace["access"]),
-        json={"email": "\uff41\uff44\uff41@example.com"},
+        json={"email": "\uff41\uff44\uff41@example.com", "current_password": PASSWORD},
     )
 
     assert_problem(response, 409)

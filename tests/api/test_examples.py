@@ -245,6 +245,7 @@ EXPECTED_STATUSES = {
     "issueToken": 200,
     "refreshToken": 200,
     "logout": 204,
+    "changePassword": 403,  # its example names a wrong current password
     "createProduct": 201,
     "replaceProduct": 200,
     "updateProduct": 200,
@@ -254,10 +255,12 @@ EXPECTED_STATUSES = {
     "deleteProductsBulk": 200,
     "createOrder": 201,
     "updateOrderStatus": 200,
+    "createOrderExport": 202,
     "createUser": 201,
     "replaceUser": 200,
     "updateUser": 200,
     "deleteUser": 404,
+    "cancelJob": 404,
 }
 
 

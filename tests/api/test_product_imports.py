@@ -239,7 +239,7 @@ def test_a_file_that_is_not_a_catalog_csv_is_a_422_at_once(
 ):
     response = upload(client, admin_headers, content)
 
-    body = assert_problem(response, 422)
+    body = assert_problem(response, 422, fields=["file"])
     assert detail in body["detail"]
     assert client.get("/api/v1/jobs", headers=admin_headers).get_json()["total"] == 0
 

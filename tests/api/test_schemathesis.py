@@ -34,8 +34,11 @@ CONFIG = SchemathesisConfig.from_dict(
         "operations": [
             {
                 "include-operation-id": "putProductImage",
+                # Schema-valid bytes are rarely a decodable image: 422 (issue 12).
                 "checks": {
-                    "positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "413", "415"]}
+                    "positive_data_acceptance": {
+                        "expected-statuses": [*ACCEPTED, "413", "415", "422"]
+                    }
                 },
             },
             {

@@ -181,6 +181,8 @@ STORY = {
     ],
     "orders": ["listOrders", "createOrder", "getOrder", "updateOrderStatus"],
     "users": ["listUsers", "createUser", "getUser", "replaceUser", "updateUser", "deleteUser"],
+    # Long work started elsewhere (imports, exports) is followed here.
+    "jobs": ["listJobs", "getJob", "cancelJob"],
     "health": ["getHealth", "getReadiness"],
 }
 METHOD_ORDER = ["get", "post", "put", "patch", "delete"]

@@ -209,7 +209,7 @@ def test_a_client_cannot_claim_https_or_a_prefix(proxy):
     assert response.status_code == 200
     assert "Strict-Transport-Security" not in response.headers  # nginx spoke plain http
     page = response.body.decode()
-    assert 'url: "/api/v1/swagger.json"' in page
+    assert 'data-spec-url="/api/v1/openapi.json"' in page
     assert "/elsewhere" not in page
 
 

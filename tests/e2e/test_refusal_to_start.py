@@ -102,6 +102,7 @@ COMMANDS = {
     "seed": ["seed"],
     "create-admin": ["create-admin", "--email", "admin@example.com"],
     "sweep-images": ["sweep-images"],
+    "worker": ["worker"],
     "routes": ["routes"],
     "shell": ["shell"],
     "run": ["run", "--port", "1"],

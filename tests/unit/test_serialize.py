@@ -786,4 +786,4 @@ def test_a_slightly_wrong_serializer_fails_the_property(mutant, monkeypatch):
     monkeypatch.setattr(serialize, "_compiled", {})
     MUTANTS[mutant](monkeypatch)
     with pytest.raises(AssertionError):
-        synthetic_property(max_examples=400, **FIND_ONLY)()
+        synthetic_property(max_examples=1500, **FIND_ONLY)()
