@@ -9,8 +9,12 @@ PostgreSQL when TEST_DATABASE_URL is set (CI does both).
 The loser's answer is a 409 (the last admin) when it was authenticated before
 the winner committed, which the barrier makes the usual case. Authenticated
 after, it has already lost the right it needed: a 403 when the winner demoted
-it, a 401 when the winner deleted it. Every trial may end either way; each
-scenario must have produced the 409 at least once.
+it, a 401 when the winner deleted it. Every trial may end either way. On
+PostgreSQL each scenario must have produced the 409 at least once. SQLite takes
+its write lock as the locking transaction begins (``BEGIN IMMEDIATE``), before
+the loser reads anything, so the loser always decides on the winner's committed
+state, and a 403 or 401 is as likely as the 409 there (all eight trials of one
+scenario were 403 on a loaded machine).
 """
 
 import http.client
@@ -151,6 +155,7 @@ def test_racing_admins_always_leave_one_admin(server, database, admins, scenario
         assert lost[0] in (409, 403, 401), f"{scenario}: {statuses}"
         outcomes.append(lost[0])
 
-    # The usual interleaving, where both were authenticated before either wrote,
-    # really happened, and the guard refused it.
-    assert 409 in outcomes, f"{scenario}: the losers got {outcomes}"
+    if database.dialect.name == "postgresql":
+        # The usual interleaving, where both read their rights before either wrote,
+        # really happened, and the guard refused it.
+        assert 409 in outcomes, f"{scenario}: the losers got {outcomes}"
