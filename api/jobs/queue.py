@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import current_app
 from huey import MemoryHuey, RedisHuey, SqliteHuey, crontab
+from huey.storage import RedisStorage
 from prometheus_client.core import GaugeMetricFamily
 
 from models import db
@@ -34,6 +35,28 @@ class JobIdFilter(logging.Filter):
         if job_id is not None and not hasattr(record, "job_id"):
             record.job_id = job_id
         return True
+
+
+class PrefixedRedisStorage(RedisStorage):
+    """huey's Redis storage with ``REDIS_KEY_PREFIX`` in front of every key it writes.
+
+    huey names its keys ``huey.<what>.<queue>``; a Redis shared by several apps or
+    test runs tells theirs apart by the prefix, as the rate limiter and the
+    revocation list already do.
+    """
+
+    def __init__(self, name, key_prefix: str = "", **kwargs):
+        """Build huey's storage, then put ``key_prefix`` in front of its keys."""
+        super().__init__(name, **kwargs)
+        keys = ("queue_key", "schedule_key", "result_key", "counter_key", "notify_prefix")
+        for attribute in keys:
+            setattr(self, attribute, key_prefix + getattr(self, attribute))
+
+
+class PrefixedRedisHuey(RedisHuey):
+    """RedisHuey on :class:`PrefixedRedisStorage`."""
+
+    storage_class = PrefixedRedisStorage
 
 
 class JobQueue:
@@ -62,7 +85,12 @@ class JobQueue:
             if config["JOB_IMMEDIATE"]:
                 huey = MemoryHuey(name, immediate=True, results=False)
             elif config["REDIS_URL"]:
-                huey = RedisHuey(name, url=config["REDIS_URL"], results=False)
+                huey = PrefixedRedisHuey(
+                    name,
+                    url=config["REDIS_URL"],
+                    key_prefix=config["REDIS_KEY_PREFIX"],
+                    results=False,
+                )
             else:
                 path = resolve(Path(config["JOB_FOLDER"]), QUEUE_FILE)
                 huey = SqliteHuey(name, filename=str(path), results=False)

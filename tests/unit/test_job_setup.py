@@ -9,6 +9,7 @@ from huey import MemoryHuey, RedisHuey, SqliteHuey
 
 from api.config import ConfigError, settings_from_env
 from api.jobs.worker import JobConsumer
+from tests.redis_keys import TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,6 +53,26 @@ def test_the_queue_follows_the_settings(build_app, tmp_path, overrides, kind):
     assert isinstance(huey, kind)
     if kind is SqliteHuey:
         assert Path(huey.storage.filename) == tmp_path / "queue.db"
+
+
+def test_the_redis_queue_writes_only_under_the_apps_key_prefix(
+    build_app, tmp_path, redis_client, redis_prefix
+):
+    app = build_app(
+        JOB_IMMEDIATE=False,
+        JOB_FOLDER=str(tmp_path),
+        REDIS_URL=TEST_REDIS_URL,
+        REDIS_KEY_PREFIX=redis_prefix,
+        JOB_QUEUE="prefixed",
+    )
+    jobs = app.extensions["storefront.jobs"]
+
+    assert jobs.enqueue(41)
+    assert jobs.enqueue(42)
+
+    assert jobs.pending() == 2
+    keys = {key.decode() for key in redis_client.scan_iter(match="*prefixed*", count=1000)}
+    assert keys == {redis_prefix + "huey.redis.prefixed"}
 
 
 def test_the_worker_stops_gracefully_on_sigint_and_sigterm(build_app, tmp_path):
