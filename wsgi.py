@@ -2,6 +2,9 @@
 
 import sys
 
+import click
+from flask import current_app
+
 from api import create_app
 from api.config import ConfigError
 
@@ -13,3 +16,17 @@ except ConfigError as error:
     # to load": it stops, rather than start new workers that would fail alike.
     sys.stderr.write(f"error: {error}\n")
     sys.exit(4)
+
+
+@app.cli.command("openapi")
+@click.argument("action", type=click.Choice(["export", "check"]))
+def openapi_command(action: str) -> None:
+    """Write the contract to openapi/ (export), or fail when it drifted (check).
+
+    The same as ``python -m tools.openapi``. Registered here, not in ``api``,
+    and importing ``tools`` only when run: the serving app never loads the
+    converter.
+    """
+    from tools.openapi import main  # noqa: PLC0415
+
+    sys.exit(main([action], app=current_app._get_current_object()))

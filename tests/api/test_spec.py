@@ -43,6 +43,17 @@ def test_openapi_check_fails_with_a_diff_when_the_file_drifts(app, tmp_path, mon
     assert "out of date" in output
 
 
+def test_flask_openapi_check_is_the_same_check(app):
+    from wsgi import openapi_command  # imported here: it builds its own app
+
+    app.cli.add_command(openapi_command)
+    passed = app.test_cli_runner().invoke(args=["openapi", "check"])
+    unknown = app.test_cli_runner().invoke(args=["openapi", "verify"])
+
+    assert (passed.exit_code, unknown.exit_code) == (0, 2), passed.output
+    assert "matches the code" in passed.output
+
+
 def test_openapi_check_passes_on_the_committed_file(app, capsys):
     assert openapi_tool.main(["check"], app=app) == 0, capsys.readouterr().err
     assert spec_path(app) == SPEC_FILE
