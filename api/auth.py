@@ -32,7 +32,7 @@ from redis.retry import Retry
 
 from api.errors import ApiProblem, Problem, unauthorized
 from api.extensions import jwt
-from models import User, db
+from models import User
 from models.token import REVOKED_PREFIX, Blocklist, DatabaseBlocklist, RedisBlocklist
 from models.user import configure_password_hashing
 
@@ -212,24 +212,24 @@ def _identity(user: User) -> str:
 
 @jwt.user_lookup_loader
 def _lookup_user(header, claims) -> User | None:
-    """The token's live user (one query); a revoked token raises.
+    """The token's live user; a revoked token raises. One query, once per request.
 
     A deleted user's tokens stop working at once (None: "no longer exists").
     Revoked are a token older than the user's last password change (compared
-    on the row just read), and one of a session that logged out: that check
-    costs a Redis round trip with ``REDIS_URL``, else a second query, and
-    comes after the lookup because it needs the user's row
-    (``Blocklist.is_revoked``).
+    on the row just read), and one of a session that logged out: the same
+    query reads whether the database holds the session as revoked, and with
+    ``REDIS_URL`` Redis answers instead when it can (``Blocklist.is_revoked``).
+    flask-jwt-extended keeps the user for the rest of the request
+    (``current_user``), so nothing else looks it up again.
     """
     try:
-        user = db.session.get(User, int(claims["sub"]))
+        user_id = int(claims["sub"])
     except (TypeError, ValueError):
         return None
+    user, revoked = blocklist().user_and_revocation(user_id, session_of(claims))
     if user is None or user.is_deleted:
         return None
-    if claims.get(VERSION_CLAIM, 0) != user.token_version or blocklist().is_revoked(
-        session_of(claims), user=user
-    ):
+    if revoked or claims.get(VERSION_CLAIM, 0) != user.token_version:
         raise RevokedTokenError(header, claims)
     return user
 

@@ -20,11 +20,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    delete,
+    bindparam,
+    insert,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
 from models.base import (
@@ -143,16 +144,18 @@ class IdempotencyKey(db.Model):
 class Placement:
     """The outcome of ``place_order``: the order as placed, and whether this was a replay.
 
-    On a replay ``order`` is what the first request placed, as it was then (a
-    read-only snapshot with the same attributes), even if it has changed since:
-    the retry gets the answer the first request got.
+    ``order`` is a read-only snapshot of the order as it was placed (the same
+    attributes as an ``Order``, its lines in ``items``): built from what the
+    statements that placed it wrote and returned, so answering needs no reload.
+    On a replay it is what the first request placed, as it was then, even if it
+    has changed since: the retry gets the answer the first request got.
     """
 
     order: Any
     replayed: bool
 
 
-def _snapshot(order: Order) -> dict:
+def _snapshot(order) -> dict:
     """What a replay answers: the order's fields as placed, JSON-serialisable."""
     return {
         "id": order.id,
@@ -226,50 +229,129 @@ def _merge(items: Iterable[dict]) -> dict[int, int]:
     return dict(sorted(quantities.items()))
 
 
-def _take_stock(product_id: int, quantity: int) -> int:
+# The write path is Core statements on the session's connection, built once:
+# placing an order needs no unit of work (no identity map, no flush, no reload),
+# and each statement returns what the answer needs. They still run through the
+# engine, so its events see every write.
+_products = Product.__table__
+_orders = Order.__table__
+_lines = OrderItem.__table__
+_keys = IdempotencyKey.__table__
+
+# One conditional UPDATE per product, in id order (``_merge``): the database
+# checks the stock in the statement that takes it, so concurrent orders never
+# oversell, and on PostgreSQL each row is locked in the same order by every
+# order, so two never deadlock (one statement for all would lock them in
+# whatever order its plan reads them). It bumps the version and ``updated_at``
+# (the column's ``onupdate``), as every product write does: ETags stay true.
+_TAKE_STOCK = (
+    update(_products)
+    .where(
+        _products.c.id == bindparam("product_id"),
+        _products.c.deleted_at.is_(None),
+        _products.c.stock >= bindparam("quantity"),
+    )
+    .values(stock=_products.c.stock - bindparam("quantity"), version=_products.c.version + 1)
+    .returning(_products.c.price_cents)
+)
+_STOCK_LEFT = select(_products.c.stock).where(
+    _products.c.id == bindparam("product_id"), _products.c.deleted_at.is_(None)
+)
+_INSERT_ORDER = insert(_orders).returning(_orders.c.id)
+_RECORD_RECEIPT = (
+    update(_keys)
+    .where(_keys.c.id == bindparam("key_id"))
+    .values(order_id=bindparam("order_id"), receipt=bindparam("receipt"))
+)
+_USED_KEY = select(_keys.c.fingerprint, _keys.c.receipt).where(
+    _keys.c.user_id == bindparam("user_id"), _keys.c.key == bindparam("key")
+)
+
+
+def _take_stock(connection, product_id: int, quantity: int) -> int:
     """Decrement stock if enough remains, in one conditional UPDATE; return the unit price.
 
-    The condition is checked by the database in the same statement that writes,
-    so concurrent orders can never oversell, on SQLite or PostgreSQL.
+    When nothing was taken, a second read says why: a missing or deleted
+    product is a ``NotFoundError``, too little stock a ``ConflictError`` with
+    what is left.
     """
-    taken = db.session.execute(
-        update(Product)
-        .where(
-            Product.id == product_id,
-            Product.deleted_at.is_(None),
-            Product.stock >= quantity,
-        )
-        .values(stock=Product.stock - quantity, version=Product.version + 1)
-        .returning(Product.price_cents)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    if taken is not None:
-        return taken
-    product = db.session.get(Product, product_id)
-    if product is None or product.is_deleted:
+    params = {"product_id": product_id, "quantity": quantity}
+    price = connection.execute(_TAKE_STOCK, params).scalar_one_or_none()
+    if price is not None:
+        return price
+    left = connection.execute(_STOCK_LEFT, params).scalar_one_or_none()
+    if left is None:
         raise NotFoundError("Product", product_id)
     raise ConflictError(
-        f"Insufficient stock for product {product_id}: {quantity} requested, "
-        f"{product.stock} available"
+        f"Insufficient stock for product {product_id}: {quantity} requested, {left} available"
     )
 
 
-def _replay(user: User, key: str, print_: str) -> Placement | None:
-    record = db.session.scalar(
-        select(IdempotencyKey).where(
-            IdempotencyKey.user_id == user.id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.created_at >= utcnow() - IDEMPOTENCY_TTL,
-        )
+def _claim_key(connection, user_id: int, key: str, print_: str) -> int | None:
+    """Claim ``key`` for this order in one statement; its row's id, or None when already used.
+
+    An INSERT that, on the (user, key) pair, takes over only an expired row:
+    a live one is left alone and nothing is returned. A concurrent request with
+    the same key waits on the row (PostgreSQL) or the write lock (SQLite) until
+    the first commits or rolls back, and only then decides, before it touches
+    any stock.
+    """
+    now = utcnow()
+    claim = _upsert(connection)(_keys).values(
+        user_id=user_id, key=key, fingerprint=print_, created_at=now
     )
-    if record is None:
-        return None
-    if record.fingerprint != print_:
+    claim = claim.on_conflict_do_update(
+        index_elements=[_keys.c.user_id, _keys.c.key],
+        set_={
+            "fingerprint": claim.excluded.fingerprint,
+            "created_at": claim.excluded.created_at,
+            "order_id": None,
+            "receipt": None,
+        },
+        where=_keys.c.created_at < now - IDEMPOTENCY_TTL,
+    ).returning(_keys.c.id)
+    return connection.execute(claim).scalar_one_or_none()
+
+
+def _upsert(connection):
+    """The dialect's ``insert`` with ``ON CONFLICT`` (SQLite and PostgreSQL spell it alike)."""
+    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+
+
+def _replay(connection, user: User, key: str, print_: str) -> Placement:
+    """The answer to a live key: its order as placed, or a conflict for another body."""
+    used = connection.execute(_USED_KEY, {"user_id": user.id, "key": key}).one()
+    if used.fingerprint != print_:
         raise ConflictError(
             "This Idempotency-Key was already used with a different request body; "
             "use a new key for a new order"
         )
-    return Placement(_from_snapshot(record.receipt), replayed=True)
+    return Placement(_from_snapshot(used.receipt), replayed=True)
+
+
+def _insert_order(
+    connection, user_id: int, lines: dict[int, int], prices: dict[int, int]
+) -> SimpleNamespace:
+    """Insert the order, then all its lines in one statement; the order as placed."""
+    now = utcnow()
+    total = sum(prices[product_id] * quantity for product_id, quantity in lines.items())
+    order = SimpleNamespace(
+        user_id=user_id,
+        status=Status.PENDING.value,
+        version=1,
+        total_cents=total,
+        created_at=now,
+        updated_at=now,
+    )
+    order.id = connection.execute(_INSERT_ORDER, vars(order)).scalar_one()
+    order.items = [
+        SimpleNamespace(product_id=item, quantity=quantity, unit_price_cents=prices[item])
+        for item, quantity in lines.items()
+    ]
+    connection.execute(
+        insert(_lines).values([{"order_id": order.id, **vars(item)} for item in order.items])
+    )
+    return order
 
 
 def place_order(
@@ -286,55 +368,32 @@ def place_order(
     ``idempotency_key``, the first success is recorded with a snapshot of the
     order; a retry with the same key and items gets that order back as it was
     placed, a different body under the key a conflict.
+
+    One statement per product, one for the order and one for all its lines
+    (and with a key, one to claim it and one to record the answer).
     """
     # The merged lines are the order; the same lines in another order or split
     # differently are the same request.
     lines = _merge(items)
     print_ = fingerprint(sorted(lines.items()))
-    if idempotency_key is not None:
-        replay = _replay(user, idempotency_key, print_)
-        if replay is not None:
-            return replay
-    try:
-        with transaction():
-            # Claim the key first: a concurrent request with the same key waits
-            # here, or fails, before it touches any stock.
-            claim = _claim_key(user, idempotency_key, print_) if idempotency_key else None
-            order = Order(user_id=user.id, status=Status.PENDING.value, total_cents=0)
-            for product_id, quantity in lines.items():
-                price = _take_stock(product_id, quantity)
-                order.items.append(
-                    OrderItem(product_id=product_id, quantity=quantity, unit_price_cents=price)
-                )
-                order.total_cents += price * quantity
-            db.session.add(order)
-            db.session.flush()
-            if claim is not None:
-                claim.order_id = order.id
-                claim.receipt = json.dumps(_snapshot(order))
-    except ConflictError as error:
-        # Lost a race for the same key: the winner's order is the answer.
-        if idempotency_key is not None and isinstance(error.__cause__, IntegrityError):
-            replay = _replay(user, idempotency_key, print_)
-            if replay is not None:
-                return replay
-        raise
+    with transaction():
+        connection = db.session.connection()
+        claim = None
+        if idempotency_key is not None:
+            claim = _claim_key(connection, user.id, idempotency_key, print_)
+            if claim is None:
+                return _replay(connection, user, idempotency_key, print_)
+        prices = {
+            product_id: _take_stock(connection, product_id, quantity)
+            for product_id, quantity in lines.items()
+        }
+        order = _insert_order(connection, user.id, lines, prices)
+        if claim is not None:
+            receipt = json.dumps(_snapshot(order))
+            connection.execute(
+                _RECORD_RECEIPT, {"key_id": claim, "order_id": order.id, "receipt": receipt}
+            )
     return Placement(order, replayed=False)
-
-
-def _claim_key(user: User, key: str, print_: str) -> IdempotencyKey:
-    """Insert the key's row (an expired one with the same key is replaced)."""
-    db.session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.user_id == user.id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.created_at < utcnow() - IDEMPOTENCY_TTL,
-        )
-    )
-    claim = IdempotencyKey(user_id=user.id, key=key, fingerprint=print_)
-    db.session.add(claim)
-    db.session.flush()
-    return claim
 
 
 def get_order(order_id: int, *, viewer: User | None = None) -> Order:

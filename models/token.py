@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
-from sqlalchemy import DateTime, ForeignKey, String, delete, select, update
+from sqlalchemy import DateTime, ForeignKey, String, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import IdType, db, read_rows, transaction, utcnow
@@ -76,6 +76,20 @@ class DatabaseBlocklist:
             db.session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == jti)) is not None
         )
 
+    def user_and_revocation(self, user_id: int, jti: str) -> tuple[User | None, bool]:
+        """User ``user_id`` (None when there is none) and whether ``jti`` is revoked, in one query.
+
+        Checking a token needs both, and one statement reads them from the same
+        snapshot at the cost of one round trip: the revocation is a primary-key
+        probe beside the user's row. The user is loaded into the session, as
+        ``db.session.get`` would, for the request to use and change.
+        """
+        row = db.session.execute(
+            select(User, _REVOKED.label("revoked")).where(User.id == bindparam("user_id")),
+            {"user_id": user_id, "jti": jti},
+        ).first()
+        return (None, False) if row is None else (row[0], bool(row[1]))
+
     def live(self, *, user_id: int | None = None) -> list[tuple[str, datetime]]:
         """The revocations that have not expired (one user's, given ``user_id``): (id, expiry)."""
         query = select(RevokedToken.jti, RevokedToken.expires_at).where(
@@ -96,6 +110,9 @@ class DatabaseBlocklist:
             connection.execute(
                 _count_unsynced(user_id, -synced).where(User.unsynced_revocations >= synced)
             )
+
+
+_REVOKED = select(RevokedToken.jti).where(RevokedToken.jti == bindparam("jti")).exists()
 
 
 def _aware(moment: datetime) -> datetime:
@@ -203,8 +220,14 @@ class Blocklist:
         unsynced = self.redis is not None and not in_redis
         self.database.revoke(jti, expires_at, user_id=user_id, unsynced=unsynced)
 
-    def is_revoked(self, jti: str, *, user: User | None = None) -> bool:
-        """Return True when ``jti`` has been revoked; ``user`` is the user the token names."""
+    def is_revoked(
+        self, jti: str, *, user: User | None = None, in_database: bool | None = None
+    ) -> bool:
+        """Return True when ``jti`` has been revoked; ``user`` is the user the token names.
+
+        ``in_database``: the database's answer, when the caller has read it
+        already (``user_and_revocation``), so that none is asked again.
+        """
         if self.redis is not None and self._usable():
             try:
                 if user is not None and user.unsynced_revocations:
@@ -216,7 +239,21 @@ class Blocklist:
                     self._copy_all()
             except (RedisError, OSError) as error:
                 self._failed(error)
+        if in_database is not None:
+            return in_database
         return self.database.is_revoked(jti)
+
+    def user_and_revocation(self, user_id: int, jti: str) -> tuple[User | None, bool]:
+        """User ``user_id`` (None when there is none) and whether ``jti`` is revoked.
+
+        One query answers both when the database is the one asked; with Redis,
+        the query still reads the user (whose ``unsynced_revocations`` says
+        whether Redis may be trusted) and Redis answers when it can.
+        """
+        user, in_database = self.database.user_and_revocation(user_id, jti)
+        if user is None:
+            return None, False
+        return user, self.is_revoked(jti, user=user, in_database=in_database)
 
     def redis_status(self) -> str | None:
         """``ok`` or ``unavailable`` for the configured Redis, asked now; None without one."""

@@ -20,6 +20,7 @@ from models.product import create_product
 from models.user import Role, create_user
 from tests.contract import ContractClient
 from tests.databases import fresh_database
+from tests.helpers import StatementCounter
 from tests.redis_keys import RUN_PREFIX, TEST_REDIS_URL, connect, delete_keys, new_prefix
 
 PASSWORD = "correct horse battery"
@@ -169,6 +170,16 @@ def make_product(app):
             return create_product(**{**fields, **overrides}).id
 
     return make
+
+
+@pytest.fixture
+def counter(app) -> Iterator[StatementCounter]:
+    """Counts the statements the app's engine executes inside ``counter.counting()``."""
+    with app.app_context():
+        engine = db.engine
+    counter = StatementCounter(engine)
+    yield counter
+    counter.close()
 
 
 @pytest.fixture

@@ -56,12 +56,24 @@ class RequestMetrics:
             LABELS,
             registry=self.registry,
         )
+        self._series: dict[tuple[str, str, int], tuple] = {}
 
     def observe(self, method: str, endpoint: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""
-        labels = (method, endpoint, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        key = (method, endpoint, status)
+        series = self._series.get(key)
+        if series is None:
+            # ``labels()`` checks and locks on every call; the labelled series
+            # of a key never change, so each is looked up once. The keys are
+            # bounded: routes (unmatched ones share a label) times statuses.
+            labels = (method, endpoint, str(status))
+            series = self._series[key] = (
+                self.requests.labels(*labels),
+                self.latency.labels(*labels),
+            )
+        requests, latency = series
+        requests.inc()
+        latency.observe(seconds)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every worker's metrics, or this process's.

@@ -2,10 +2,9 @@
 
 Each test counts the statements the database receives while one request runs
 (a ``before_cursor_execute`` listener on the app's engine), with a small data
-set and a large one, and asserts the two counts are equal and small.
+set and a large one, and asserts the two counts are equal and small. Placing an
+order costs one statement per product and a fixed few besides.
 """
-
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,20 +16,17 @@ from tests.helpers import StatementCounter
 ORDERS = "/api/v1/orders"
 PRODUCTS = "/api/v1/products"
 ITEMS_PER_ORDER = 3
-# Auth's user lookup and blocklist check, the page's rows, its items, its count
-# (which a last page does without).
-MAX_ORDER_LIST_QUERIES = 5
+# Auth's user lookup (which reads the session's revocation too), the page's
+# rows, its items, its count (which a last page does without).
+MAX_ORDER_LIST_QUERIES = 4
 MAX_PRODUCT_LIST_QUERIES = 2
 MAX_PRODUCT_QUERIES = 2
-
-
-@pytest.fixture
-def counter(app) -> Iterator[StatementCounter]:
-    with app.app_context():
-        engine = db.engine
-    counter = StatementCounter(engine)
-    yield counter
-    counter.close()
+# Placing an order: auth's user lookup, the order, all its lines in one insert,
+# plus one conditional stock update per product; an Idempotency-Key adds its
+# claim and the recorded answer. A replay is the lookup, the claim and the answer.
+PLACE_ORDER_QUERIES = 3
+KEY_QUERIES = 2
+REPLAY_QUERIES = 3
 
 
 def get_counting(client, counter: StatementCounter, url: str, **kwargs) -> tuple[int, list]:
@@ -169,3 +165,48 @@ def test_a_cursor_page_of_orders_costs_the_same_at_any_depth(
     )
 
     assert set(costs) == {MAX_ORDER_LIST_QUERIES}
+
+
+def post_counting(client, counter: StatementCounter, body: dict, headers: dict):
+    """POST ``body`` to /orders; return (number of statements it executed, the response)."""
+    with counter.counting() as statements:
+        response = client.post(ORDERS, json=body, headers=headers)
+    return len(statements), response
+
+
+@pytest.mark.parametrize("key", [None, "count-1"], ids=["without a key", "with a key"])
+@pytest.mark.parametrize("products", [1, 2, 5])
+def test_placing_an_order_costs_one_statement_per_product_and_a_fixed_few(
+    client, counter, customer_headers, make_product, products, key
+):
+    body = {"items": [{"product_id": make_product(), "quantity": 2} for _ in range(products)]}
+    headers = {**customer_headers, **({"Idempotency-Key": key} if key else {})}
+
+    cost, response = post_counting(client, counter, body, headers)
+
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert len(response.get_json()["items"]) == products
+    assert cost <= PLACE_ORDER_QUERIES + products + (KEY_QUERIES if key else 0)
+
+
+def test_a_replayed_order_costs_a_fixed_few(client, counter, customer_headers, make_product):
+    body = {"items": [{"product_id": make_product(), "quantity": 1} for _ in range(3)]}
+    headers = {**customer_headers, "Idempotency-Key": "count-2"}
+    first = client.post(ORDERS, json=body, headers=headers)
+
+    cost, again = post_counting(client, counter, body, headers)
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.get_json() == first.get_json()
+    assert cost <= REPLAY_QUERIES
+
+
+def test_a_revoked_token_is_refused_after_one_statement(client, counter, customer, make_product):
+    headers = bearer(customer["access"])
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    body = {"items": [{"product_id": make_product(), "quantity": 1}]}
+
+    cost, response = post_counting(client, counter, body, headers)
+
+    assert response.status_code == 401
+    assert cost == 1

@@ -204,6 +204,31 @@ def test_without_redis_the_database_alone_answers(app, user_id):
         assert blocklist.redis_status() is None
 
 
+def test_the_user_and_the_revocation_are_read_in_one_query(app, user_id, counter):
+    revoked, other = _jti(), _jti()
+    with app.app_context():
+        blocklist = Blocklist(DatabaseBlocklist())
+        blocklist.revoke(revoked, _in(900), user_id=user_id)
+        db.session.expire_all()
+
+        with counter.counting() as statements:
+            user, is_revoked = blocklist.user_and_revocation(user_id, revoked)
+        assert (user.id, is_revoked) == (user_id, True)
+        assert len(statements) == 1
+        assert blocklist.user_and_revocation(user_id, other)[1] is False
+        assert blocklist.user_and_revocation(user_id + 1000, revoked) == (None, False)
+
+
+def test_with_redis_complete_redis_answers_for_the_user_lookup(app, redis_store, user_id):
+    jti = _jti()
+    with app.app_context():
+        blocklist = Blocklist(DatabaseBlocklist(), redis_store)
+        assert blocklist.user_and_revocation(user_id, _jti()) == (_user(user_id), False)
+        redis_store.revoke(jti, _in(900))  # in Redis only: the database does not know it
+
+        assert blocklist.user_and_revocation(user_id, jti) == (_user(user_id), True)
+
+
 def test_a_revocation_is_written_to_both(app, redis_store, user_id):
     jti = _jti()
     with app.app_context():

@@ -19,7 +19,7 @@ from models import (
     db,
 )
 from models.base import utcnow
-from models.order import change_status, place_order
+from models.order import change_status, get_order, place_order
 from models.product import delete_product, update_product
 
 pytestmark = pytest.mark.usefixtures("domain")
@@ -411,8 +411,9 @@ def test_a_move_from_a_stale_version_is_refused_and_changes_nothing(
 def test_a_cancellation_that_lost_a_race_puts_nothing_back_twice(
     app, order_at, admin, stored, refused
 ):
-    order, pen, ink = order_at(Status.PENDING)
-    assert order.status == Status.PENDING  # this session has read the order
+    placed, pen, ink = order_at(Status.PENDING)
+    order = get_order(placed.id)  # this session has read the order
+    assert order.status == Status.PENDING
     # Meanwhile another request, with a session of its own, cancels it.
     with app.app_context():
         change_status(order_id=order.id, status=Status.CANCELLED, actor=db.session.merge(admin))
