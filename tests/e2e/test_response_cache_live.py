@@ -41,9 +41,7 @@ def hits(server) -> float:
 
 def stocks(servers, path: str) -> set[int]:
     """The stock every one of READS reads (spread over ``servers``) shows."""
-    return {
-        servers[n % len(servers)].request("GET", path).json["stock"] for n in range(READS * 2)
-    }
+    return {servers[n % len(servers)].request("GET", path).json["stock"] for n in range(READS * 2)}
 
 
 def totals(servers, path: str) -> set[int]:
@@ -87,9 +85,7 @@ def test_two_workers_show_a_deletion_in_pages_at_once(two_workers):
     assert len(before) == 1
     victim = server.request("GET", listing).json["items"][0]["id"]
 
-    deleted = server.request(
-        "DELETE", f"/api/v1/products/{victim}", headers=login(server, ADMIN)
-    )
+    deleted = server.request("DELETE", f"/api/v1/products/{victim}", headers=login(server, ADMIN))
 
     assert deleted.status_code == 204
     assert totals([server], listing) == {before.pop() - 1}
