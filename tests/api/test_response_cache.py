@@ -19,7 +19,7 @@ from api.hooks.response_cache import EXTENSION, KEY_PREFIX
 from models import Product, db
 from models.product import create_product
 from tests.conftest import REDIS_URL, UNREACHABLE_REDIS_URL, bearer
-from tests.helpers import StatementCounter
+from tests.helpers import StatementCounter, statement_counter
 from tests.images import MULTIPART, multipart, picture
 
 PRODUCTS = "/api/v1/products"
@@ -31,11 +31,8 @@ def item(product_id: int) -> str:
 
 @pytest.fixture
 def counter(app) -> Iterator[StatementCounter]:
-    with app.app_context():
-        engine = db.engine
-    counter = StatementCounter(engine)
-    yield counter
-    counter.close()
+    with statement_counter(app) as counter:
+        yield counter
 
 
 def product_queries(counter: StatementCounter, client, url: str, **kwargs):
@@ -177,13 +174,9 @@ def test_a_body_over_the_size_cap_is_served_but_not_stored(build_app, make_produ
     application = build_app(RESPONSE_CACHE_MAX_KB=0.1)
     client = application.test_client()
     product_id = make_product(description="x" * 200)
-    with application.app_context():
-        counter = StatementCounter(db.engine)
-    try:
+    with statement_counter(application) as counter:
         first, _ = product_queries(counter, client, item(product_id))
         second, queries = product_queries(counter, client, item(product_id))
-    finally:
-        counter.close()
 
     assert (first.status_code, second.status_code) == (200, 200)
     assert queries >= 1
@@ -193,13 +186,9 @@ def test_response_cache_off_means_every_read_asks_the_database(build_app, make_p
     application = build_app(RESPONSE_CACHE=False)
     client = application.test_client()
     product_id = make_product()
-    with application.app_context():
-        counter = StatementCounter(db.engine)
-    try:
+    with statement_counter(application) as counter:
         product_queries(counter, client, item(product_id))
         _, queries = product_queries(counter, client, item(product_id))
-    finally:
-        counter.close()
 
     assert EXTENSION not in application.extensions
     assert queries >= 1
@@ -214,12 +203,8 @@ def other_worker(build_app):
 def cached(client, url: str) -> dict:
     """Read ``url`` until it is a hit (proven: no product query); the JSON body."""
     client.get(url)
-    with client.application.app_context():
-        counter = StatementCounter(db.engine)
-    try:
+    with statement_counter(client.application) as counter:
         response, queries = product_queries(counter, client, url)
-    finally:
-        counter.close()
     assert (response.status_code, queries) == (200, 0)
     return response.get_json()
 
@@ -398,13 +383,9 @@ def test_with_redis_entries_live_under_the_key_prefix_and_are_hits(
 ):
     product_id = make_product()
     client = redis_cache.test_client()
-    with redis_cache.app_context():
-        counter = StatementCounter(db.engine)
-    try:
+    with statement_counter(redis_cache) as counter:
         product_queries(counter, client, item(product_id))
         hit, queries = product_queries(counter, client, item(product_id))
-    finally:
-        counter.close()
 
     assert (hit.status_code, queries) == (200, 0)
     keys = list(redis_client.scan_iter(match=f"{redis_prefix}*"))
@@ -437,12 +418,8 @@ def test_two_instances_sharing_redis_share_hits_and_see_each_others_writes(
     product_id = make_product(stock=1)
     a, b = redis_cache.test_client(), other.test_client()
     a.get(item(product_id))
-    with other.app_context():
-        counter = StatementCounter(db.engine)
-    try:
+    with statement_counter(other) as counter:
         shared, queries = product_queries(counter, b, item(product_id))
-    finally:
-        counter.close()
     assert (shared.get_json()["stock"], queries) == (1, 0)
 
     assert b.patch(item(product_id), json={"stock": 4}, headers=admin_headers).status_code == 200

@@ -9,13 +9,11 @@ before the write, and every read after it shows the change.
 """
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.conftest import bearer
-from tests.databases import fresh_database
-from tests.e2e.live import LiveServer, seeded_server, server_env
+from tests.e2e.live import seeded_server, shared_instances
 from tests.redis_keys import TEST_REDIS_URL, delete_keys, new_prefix
 
 ADMIN = {"email": "admin@example.com", "password": "admin-demo-password"}
@@ -99,29 +97,17 @@ def two_instances(tmp_path_factory, redis_client):
     """Instances A and B, two workers each: one database, one Redis, one key prefix."""
     prefix = new_prefix("response-cache")
     scratch = tmp_path_factory.mktemp("response-cache-scale-out")
-    with fresh_database(scratch) as url:
-        servers = []
-        for name in ("a", "b"):
-            metrics = scratch / f"metrics-{name}"
-            metrics.mkdir()
-            env = server_env(
-                url,
-                REDIS_URL=TEST_REDIS_URL,
-                REDIS_KEY_PREFIX=prefix,
-                METRICS_TOKEN=METRICS_TOKEN,
-                PROMETHEUS_MULTIPROC_DIR=str(metrics),
-                JOB_FOLDER=str(scratch / "jobs"),
-            )
-            servers.append(LiveServer(env))
-        servers[0].flask("db", "upgrade")
-        servers[0].flask("seed")
-        with ThreadPoolExecutor(max_workers=len(servers)) as pool:
-            try:
-                list(pool.map(LiveServer.start, servers))
-                yield servers
-            finally:
-                list(pool.map(LiveServer.stop, servers))
-                delete_keys(redis_client, prefix)
+    try:
+        with shared_instances(
+            scratch,
+            REDIS_URL=TEST_REDIS_URL,
+            REDIS_KEY_PREFIX=prefix,
+            METRICS_TOKEN=METRICS_TOKEN,
+            JOB_FOLDER=str(scratch / "jobs"),
+        ) as servers:
+            yield servers
+    finally:
+        delete_keys(redis_client, prefix)
 
 
 def test_two_instances_sharing_redis_show_each_others_writes_at_once(two_instances):
