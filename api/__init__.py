@@ -20,6 +20,7 @@ from api.hooks.metrics import register_metrics
 from api.hooks.observability import register_logging, register_request_id
 from api.hooks.ratelimit import register_rate_limits
 from api.hooks.request_log import register_request_log
+from api.hooks.response_cache import register_generation, register_response_cache
 from api.hooks.security_headers import register_security_headers
 from api.http.page_counts import register_page_counts
 from api.jobs import register_jobs
@@ -66,8 +67,13 @@ def create_app(config: dict | None = None) -> Flask:
     # After the limiter: CORS preflights and /metrics scrapes are exempt from it.
     register_cors(app)
     register_metrics(app)
-    # Last: its after-request hooks then run first, on the body the view returned.
+    # Next to last: its after-request hooks run right after the cache's, on the view's body.
     register_compression(app)
+    # Last: its before-request lookup runs after the request id and the limiter
+    # (a hit is counted and can be a 429), and its after-request hook runs
+    # first of all, storing the view's own response: uncompressed, without the
+    # per-client headers the hooks after it add to hits and misses alike.
+    register_response_cache(app)
     return app
 
 
@@ -93,9 +99,11 @@ def register_settings(app: Flask) -> None:
 
 
 def register_database(app: Flask) -> None:
-    """Bind the database, its listings' count cache and migrations to ``app``."""
+    """Bind the database, its listings' count cache, the cache generation and migrations."""
     db.init_app(app)
     register_page_counts(app)
+    # Whether or not this app caches responses: others on this database may.
+    register_generation(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
 
 

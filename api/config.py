@@ -24,6 +24,12 @@ PAGE_COUNT_CACHE_SECONDS = 10
 # photograph, at most 160 MB once decoded (RGBA). Pillow's own limit, which
 # applies too, is 89 megapixels.
 MAX_IMAGE_PIXELS = 40_000_000
+# The response cache (api/hooks/response_cache.py): the largest body it stores,
+# how long an entry may live at most (a backstop: invalidation is by
+# generation), and how many entries each worker keeps without Redis.
+RESPONSE_CACHE_MAX_KB = 256
+RESPONSE_CACHE_SECONDS = 300
+RESPONSE_CACHE_ENTRIES = 500
 
 
 class ConfigError(RuntimeError):
@@ -178,6 +184,16 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
         ),
         "PAGE_COUNT_CACHE_SECONDS": _number(
             environ, "PAGE_COUNT_CACHE_SECONDS", PAGE_COUNT_CACHE_SECONDS, float, minimum=0
+        ),
+        "RESPONSE_CACHE": _flag(environ, "RESPONSE_CACHE", True),
+        "RESPONSE_CACHE_MAX_KB": _number(
+            environ, "RESPONSE_CACHE_MAX_KB", RESPONSE_CACHE_MAX_KB, float, minimum=0
+        ),
+        "RESPONSE_CACHE_SECONDS": _number(
+            environ, "RESPONSE_CACHE_SECONDS", RESPONSE_CACHE_SECONDS, minimum=1
+        ),
+        "RESPONSE_CACHE_ENTRIES": _number(
+            environ, "RESPONSE_CACHE_ENTRIES", RESPONSE_CACHE_ENTRIES, minimum=1
         ),
     }
     # Checked here, where every setting is read (and gunicorn's master reads

@@ -5,6 +5,7 @@ This is the bottom layer: it imports nothing of ``api`` or ``namespaces``, so th
 """
 
 from models.base import db, is_database_ready
+from models.cache_generation import CacheGeneration
 from models.errors import (
     ConflictError,
     DomainError,
@@ -22,6 +23,7 @@ from models.token import RevokedToken
 from models.user import Role, User
 
 __all__ = [
+    "CacheGeneration",
     "ConflictError",
     "DomainError",
     "ForbiddenError",

@@ -6,6 +6,8 @@ from http import HTTPStatus
 
 from sqlalchemy import event
 
+from models import db
+
 METHODS = ("get", "put", "post", "delete", "patch")
 
 
@@ -63,3 +65,15 @@ class StatementCounter:
 
     def close(self) -> None:
         event.remove(self.engine, "before_cursor_execute", self._count)
+
+
+@contextmanager
+def statement_counter(app) -> Iterator[StatementCounter]:
+    """A ``StatementCounter`` on ``app``'s engine, removed afterwards."""
+    with app.app_context():
+        engine = db.engine
+    counter = StatementCounter(engine)
+    try:
+        yield counter
+    finally:
+        counter.close()

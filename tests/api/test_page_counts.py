@@ -37,7 +37,11 @@ class Clock:
 @pytest.fixture
 def cached(build_app) -> Iterator[SimpleNamespace]:
     """An app keeping counts on a test clock: its client, clock, engine and statement counter."""
-    application = build_app(PAGE_COUNT_CACHE_MIN=MINIMUM, PAGE_COUNT_CACHE_SECONDS=TTL)
+    # Without the response cache, which would answer repeated pages itself, and
+    # forgets kept counts on another process's write (tests/api/test_response_cache.py).
+    application = build_app(
+        PAGE_COUNT_CACHE_MIN=MINIMUM, PAGE_COUNT_CACHE_SECONDS=TTL, RESPONSE_CACHE=False
+    )
     clock = Clock()
     application.extensions[EXTENSION].clock = clock
     with application.app_context():
@@ -160,7 +164,9 @@ def test_each_viewer_has_their_own_total(cached, make_user, in_app, admin_header
 
 
 def test_with_no_ttl_every_total_is_counted(build_app, five_products):
-    application = build_app(PAGE_COUNT_CACHE_MIN=0, PAGE_COUNT_CACHE_SECONDS=0)
+    application = build_app(
+        PAGE_COUNT_CACHE_MIN=0, PAGE_COUNT_CACHE_SECONDS=0, RESPONSE_CACHE=False
+    )
     with application.app_context():
         counter = StatementCounter(db.engine)
     app = SimpleNamespace(client=application.test_client(), counter=counter)

@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
@@ -208,3 +209,30 @@ def seeded_server(
                 yield live
         finally:
             live.stop()
+
+
+@contextmanager
+def shared_instances(scratch: Path, *, names=("a", "b"), **env: str) -> Iterator[list[LiveServer]]:
+    """gunicorn instances on one fresh, migrated and seeded database, stopped afterwards.
+
+    ``env`` adds to ``server_env``'s settings for all of them (a shared
+    ``REDIS_URL`` and ``REDIS_KEY_PREFIX``); each gets a metrics directory of
+    its own, since gunicorn.conf.py empties it on start.
+    """
+    with fresh_database(scratch) as url:
+        servers = []
+        for name in names:
+            metrics = scratch / f"metrics-{name}"
+            metrics.mkdir()
+            servers.append(
+                LiveServer(server_env(url, PROMETHEUS_MULTIPROC_DIR=str(metrics), **env))
+            )
+        servers[0].flask("db", "upgrade")
+        servers[0].flask("seed")
+        # Started and stopped side by side: each takes seconds, mostly importing the app.
+        with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+            try:
+                list(pool.map(LiveServer.start, servers))
+                yield servers
+            finally:
+                list(pool.map(LiveServer.stop, servers))

@@ -11,15 +11,12 @@ deleted (before the login-limit test, so that it starts from a whole budget,
 and at the end); whatever else that Redis holds is left alone.
 """
 
-from concurrent.futures import ThreadPoolExecutor
-
 import jwt
 import pytest
 
 from models.token import REVOKED_PREFIX, RedisBlocklist
 from tests.conftest import bearer
-from tests.databases import fresh_database
-from tests.e2e.live import LiveServer, server_env
+from tests.e2e.live import shared_instances
 from tests.redis_keys import TEST_REDIS_URL, delete_keys, new_prefix
 
 LOGIN_LIMIT = 5
@@ -41,32 +38,15 @@ def key_prefix(redis_client):
 @pytest.fixture(scope="module")
 def instances(tmp_path_factory, key_prefix):
     """Instances A and B: same database, same Redis, different ports and metrics directories."""
-    scratch = tmp_path_factory.mktemp("scale-out")
-    with fresh_database(scratch) as url:
-        servers = []
-        for name in ("a", "b"):
-            # gunicorn.conf.py empties the metrics directory on start: one each.
-            metrics = scratch / f"metrics-{name}"
-            metrics.mkdir()
-            env = server_env(
-                url,
-                REDIS_URL=TEST_REDIS_URL,
-                REDIS_KEY_PREFIX=key_prefix,
-                RATELIMIT_ENABLED="true",
-                RATELIMIT_LOGIN=f"{LOGIN_LIMIT} per minute",
-                RATELIMIT_DEFAULT="1000 per minute",
-                PROMETHEUS_MULTIPROC_DIR=str(metrics),
-            )
-            servers.append(LiveServer(env))
-        servers[0].flask("db", "upgrade")
-        servers[0].flask("seed")
-        # Started and stopped side by side: each takes seconds, mostly importing the app.
-        with ThreadPoolExecutor(max_workers=len(servers)) as pool:
-            try:
-                list(pool.map(LiveServer.start, servers))
-                yield servers
-            finally:
-                list(pool.map(LiveServer.stop, servers))
+    with shared_instances(
+        tmp_path_factory.mktemp("scale-out"),
+        REDIS_URL=TEST_REDIS_URL,
+        REDIS_KEY_PREFIX=key_prefix,
+        RATELIMIT_ENABLED="true",
+        RATELIMIT_LOGIN=f"{LOGIN_LIMIT} per minute",
+        RATELIMIT_DEFAULT="1000 per minute",
+    ) as servers:
+        yield servers
 
 
 @pytest.fixture
