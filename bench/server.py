@@ -33,8 +33,9 @@ _SECRETS = {
     "METRICS_TOKEN": secrets.token_urlsafe(24),
 }
 # Only what a process needs to run; the developer's own APP_ENV, FLASK_DEBUG or
-# REDIS_URL must not leak into a measurement.
-_PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+# REDIS_URL must not leak into a measurement. PYTHONPATH does pass: it is how a
+# package the venv lacks (gevent for `make bench-workers`) can reach the servers.
+_PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH")
 
 
 def production_env(database_url: str, **extra: str) -> dict:
@@ -158,10 +159,14 @@ class Gunicorn:
             last = now
 
 
-def app_server(env: dict, log_path: Path) -> Gunicorn:
-    """The Storefront API as production runs it (the Dockerfile's command)."""
+def app_server(env: dict, log_path: Path, name: str = "app") -> Gunicorn:
+    """The Storefront API as production runs it (the Dockerfile's command).
+
+    Everything in ``env`` reaches the workers (``RESPONSE_CACHE``, a worker
+    class in ``GUNICORN_CMD_ARGS``): gunicorn's master passes its environment on.
+    """
     return Gunicorn(
-        name="app",
+        name=name,
         argv=[str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
         env={**env, "WEB_CONCURRENCY": str(WORKERS)},
         cwd=ROOT,
