@@ -465,17 +465,19 @@ class Session:
     def __init__(
         self,
         settings: Settings,
-        baseline: Gunicorn,
+        baseline: Gunicorn | None,
         size: Size,
         url: str,
         peers: dict[str, Gunicorn] | None = None,
+        *,
+        apps: dict[str, Gunicorn] | None = None,
     ):
         self.settings = settings
         self.baseline = baseline
         self.size = size
         self.url = url
         self.fx = fixtures(size)
-        self.apps = {
+        self.apps = apps or {
             variant: app_server(
                 app_env(url, settings, RESPONSE_CACHE=VARIANTS[variant][0]),
                 WORK / "logs" / f"app-{variant}-{size.products}.log",
@@ -557,14 +559,18 @@ class Session:
             between()
         drained = int(DRAIN_BUDGET_S * WORKERS / latency_s) if latency_s > 0 else 10**6
         seconds, env = settings.duration, self._script_env(scenario)
+        connections = max(WORKERS, min(settings.connections, drained))
         if scenario is not None and scenario.method == "POST":
             # Orders stop after the duration; the tail lets the last ones be answered.
+            # The warm-up's latency is one request's on each worker; with all the
+            # connections, a request also waits for those queued before it.
             env["BENCH_ORDER_SECONDS"] = settings.duration
-            seconds += min(WRK_TIMEOUT_S, max(1.0, 8 * latency_s))
+            queued = connections / WORKERS * latency_s
+            seconds += min(WRK_TIMEOUT_S, max(1.0, 2 * queued))
         measured = wrk(
             server.url + path,
             seconds=seconds,
-            connections=max(WORKERS, min(settings.connections, drained)),
+            connections=connections,
             env=env,
             **run,
         )
@@ -656,14 +662,19 @@ class Session:
                     group.append((key, self._scenario(scenario, path, number, latency_s, server)))
                 after = self._baseline()
                 for key, run in group:
-                    run["baseline_rps"] = (before.rps + after.rps) / 2
-                    run["ratio"] = run["rps"] / run["baseline_rps"]
+                    if after is not None:
+                        run["baseline_rps"] = (before.rps + after.rps) / 2
+                        run["ratio"] = run["rps"] / run["baseline_rps"]
                     entries[key]["runs"].append(run)
                     stock = run.get("stock_invariant")
+                    versus = (
+                        f"baseline {run['baseline_rps']:>7.1f}  ratio {run['ratio']:.3f}  "
+                        if "ratio" in run
+                        else ""
+                    )
                     log(
                         f"  round {number} {scenario.name + '@' + key:<26} "
-                        f"{run['rps']:>8.1f} req/s  baseline {run['baseline_rps']:>7.1f}  "
-                        f"ratio {run['ratio']:.3f}  p99 {run['latency_ms']['p99']:.1f} ms  "
+                        f"{run['rps']:>8.1f} req/s  {versus}p99 {run['latency_ms']['p99']:.1f} ms  "
                         f"failed {run['failed']}  connections {run['connections']}"
                         + ("" if stock is None else f"  stock exact: {stock['holds']}")
                     )
@@ -671,14 +682,14 @@ class Session:
             memory.append(
                 {
                     "app": {key: app.worker_rss_mib() for key, app in self.apps.items()},
-                    "baseline": self.baseline.worker_rss_mib(),
+                    "baseline": self.baseline.worker_rss_mib() if self.baseline else {},
                     "peers": {name: peer.worker_rss_mib() for name, peer in self.peers.items()},
                 }
             )
         return {"scenarios": results, "memory": memory}
 
-    def _baseline(self) -> Measurement:
-        return self.measure(self.baseline, "/")
+    def _baseline(self) -> Measurement | None:
+        return self.measure(self.baseline, "/") if self.baseline else None
 
     def _scenario(
         self, scenario: Scenario, path: str, number: int, probe_s: float, server: Gunicorn

@@ -41,7 +41,7 @@ _PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH
 def production_env(database_url: str, **extra: str) -> dict:
     """The environment of the app in production, with every feature switched on.
 
-    The rate limit stays enabled with a ceiling no run reaches, so the limiter's
+    The rate limits stay enabled with a ceiling no run reaches, so the limiter's
     bookkeeping is measured without its 429s. ``REDIS_URL`` is set empty so that
     a ``.env`` file cannot switch the stores (load_dotenv never overrides).
     """
@@ -53,6 +53,9 @@ def production_env(database_url: str, **extra: str) -> dict:
         REDIS_URL="",
         RATELIMIT_ENABLED="true",
         RATELIMIT_DEFAULT="1000000 per minute",
+        # Each session logs in afresh, and the login limit is counted in the database,
+        # across servers: bench-workers starts one app after another on one database.
+        RATELIMIT_LOGIN="1000000 per minute",
         CORS_ORIGINS="https://shop.example",
         LOG_LEVEL="INFO",
         PYTHONDONTWRITEBYTECODE="1",
