@@ -235,6 +235,7 @@ def markdown(results: dict, source: str) -> str:
         f"(bench/report.py) from {source}. Edit the generator, not this file. -->",
         "",
         *_broken_stock_warning(results),
+        *_preliminary(results),
         f"Measured {results['started_at'][:16].replace('T', ' ')} UTC on commit "
         f"`{results['commit']}`: {m['cpu']}, {m['cpus']} CPUs, Linux {m['kernel']}, "
         f"Python {m['python']}, {m['wrk']}. {database} seeded with "
@@ -243,7 +244,7 @@ def markdown(results: dict, source: str) -> str:
         "",
         "**How**: the app runs as in production (`gunicorn --config gunicorn.conf.py wsgi:app`, "
         f"`APP_ENV=production`, generated secrets, {s['workers']} workers of the class "
-        "`gunicorn.conf.py` sets; rate limits on with "
+        f"`gunicorn.conf.py` sets ({s.get('worker_class') or 'not recorded'}); rate limits on with "
         "a ceiling of 1,000,000 per minute, JSON request and access logs to a file, CORS and "
         "metrics on), once per variant: "
         + ", ".join(
@@ -305,6 +306,27 @@ def _broken_stock_warning(results: dict) -> list[str]:
         f"> **STOCK NOT EXACT** after `POST /orders` on {', '.join(broken)}: the stock "
         "taken differs from two units per 201 wrk counted (see the stock table). "
         "A bug in the order path, or orders still in flight when wrk stopped.",
+        "",
+    ]
+
+
+BUSY_LOAD = 1.5  # 1-minute load average on 2 CPUs: other work took a good share
+
+
+def _preliminary(results: dict) -> list[str]:
+    """A banner when the run was shorter than its make target's, or the machine busy."""
+    reasons = []
+    if not results["settings"].get("full", True):
+        reasons.append("a short run (shorter, fewer rounds or a smaller seed than make's)")
+    m = results["machine"]
+    busiest = max(m.get("load_average_at_start", 0), m.get("load_average_at_end", 0))
+    if busiest >= BUSY_LOAD:
+        reasons.append(f"on a busy machine (load average up to {busiest:.1f})")
+    if not reasons:
+        return []
+    return [
+        f"> **Preliminary figures**: {' and '.join(reasons)}. Not the figures to hold the "
+        "targets against; a full run on a quiet machine is.",
         "",
     ]
 

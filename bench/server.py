@@ -165,8 +165,8 @@ class Gunicorn:
 def app_server(env: dict, log_path: Path, name: str = "app") -> Gunicorn:
     """The Storefront API as production runs it (the Dockerfile's command).
 
-    Everything in ``env`` reaches the workers (``RESPONSE_CACHE``, a worker
-    class in ``GUNICORN_CMD_ARGS``): gunicorn's master passes its environment on.
+    Everything in ``env`` reaches the workers (``RESPONSE_CACHE``) and
+    gunicorn.conf.py (``GUNICORN_WORKER_CLASS``): the master passes it on.
     """
     return Gunicorn(
         name=name,

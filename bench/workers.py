@@ -7,8 +7,9 @@ request reaches the database) and ``POST /orders`` (with the exact stock
 check of ``bench/run.py``). Each is measured with the database on loopback
 (0 ms) and behind ``bench/delay_proxy.py`` (``BENCH_DB_DELAY_MS`` of one-way
 delay per chunk, so about twice that per round trip). Rounds flip the order of
-the classes. The class is set as an operator would, in ``GUNICORN_CMD_ARGS``,
-which overrides ``gunicorn.conf.py``.
+the classes. The class is set as an operator would, with ``gunicorn.conf.py``'s
+``GUNICORN_WORKER_CLASS`` and ``GUNICORN_THREADS``, and the master's log is
+checked for the class it really runs.
 
 Before that, it checks that psycopg 3 really yields under gevent: four
 greenlets each run ``SELECT pg_sleep(0.25)`` on their own connection after
@@ -28,7 +29,6 @@ Writes ``docs/benchmarks-workers.md``; raw numbers go to ``bench/results/``.
 
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -40,20 +40,29 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.delay_proxy import DelayProxy
-from bench.run import RESULTS, SCENARIOS, Session, Settings, git_commit, log, machine
+from bench.report import BUSY_LOAD
+from bench.run import (
+    RESULTS,
+    SCENARIOS,
+    Session,
+    Settings,
+    git_commit,
+    log,
+    machine,
+    worker_class_used,
+)
 from bench.seed import WORK, Size, working_copy
 from bench.server import BIN, ROOT, WORKERS, app_server, production_env
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/storefront_bench_workers"
 REPORT = "benchmarks-workers.md"  # in BENCH_DOCS, by default docs/
-# name -> (what the tables call it, GUNICORN_CMD_ARGS). Every entry sets the
-# threads too: gunicorn quietly runs gthread when the class is sync and threads
-# (perhaps from gunicorn.conf.py) are more than 1.
+# name -> (what the tables call it, the environment that picks it in gunicorn.conf.py)
+_GTHREAD = {"GUNICORN_WORKER_CLASS": "gthread"}
 CLASSES = {
-    "sync": ("sync", "--worker-class sync --threads 1"),
-    "gthread4": ("gthread, 4 threads", "--worker-class gthread --threads 4"),
-    "gthread8": ("gthread, 8 threads", "--worker-class gthread --threads 8"),
-    "gevent": ("gevent", "--worker-class gevent --worker-connections 1000 --threads 1"),
+    "sync": ("sync", {"GUNICORN_WORKER_CLASS": "sync"}),
+    "gthread4": ("gthread, 4 threads", {**_GTHREAD, "GUNICORN_THREADS": "4"}),
+    "gthread8": ("gthread, 8 threads", {**_GTHREAD, "GUNICORN_THREADS": "8"}),
+    "gevent": ("gevent", {"GUNICORN_WORKER_CLASS": "gevent"}),  # 1,000 connections a worker
 }
 MEASURED = ("product", "order")
 
@@ -123,12 +132,6 @@ def ensure_database(url: str) -> None:
             db.execute(f'CREATE DATABASE "{parsed.database}"')
 
 
-def _worker_class_used(log_path: Path) -> str | None:
-    """The class gunicorn's master says it runs ("Using worker: gthread")."""
-    found = re.search(r"Using worker: (\w+)", log_path.read_text())
-    return found.group(1) if found else None
-
-
 def _proxied(url: str, port: int) -> str:
     return make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
 
@@ -174,16 +177,14 @@ def run(settings: Settings, classes: list[str], delay_ms: float) -> dict:
             for delay, db_url in delays.items():
                 for name in classes if number % 2 else classes[::-1]:
                     app = app_server(
-                        production_env(
-                            db_url, RESPONSE_CACHE="0", GUNICORN_CMD_ARGS=CLASSES[name][1]
-                        ),
+                        production_env(db_url, RESPONSE_CACHE="0", **CLASSES[name][1]),
                         WORK / "logs" / f"workers-{name}.log",
                         name=f"app ({name})",
                     )
                     log(f"round {number}, {delay}, {name}")
                     session = Session(settings, None, settings.size, run_url, apps={name: app})
                     measured = session.run(scenarios, rounds=1)["scenarios"]
-                    used = _worker_class_used(app.log_path)
+                    used = worker_class_used(app.log_path.parent, app.log_path.name)
                     if used != name.rstrip("0123456789"):
                         raise RuntimeError(f"asked gunicorn for {name}, it ran {used}")
                     for scenario in scenarios:
@@ -191,12 +192,12 @@ def run(settings: Settings, classes: list[str], delay_ms: float) -> dict:
                         runs = entry["servers"].get(name, {}).get("runs", [])
                         results["runs"].append(
                             {
-                                "round": number,
+                                **(runs[0] if runs else {}),
+                                "round": number,  # the session's own count is always 1
                                 "delay": delay,
                                 "class": name,
                                 "scenario": scenario.name,
                                 "why": entry["why"] or entry["servers"].get(name, {}).get("why"),
-                                **(runs[0] if runs else {}),
                             }
                         )
     finally:
@@ -280,7 +281,8 @@ def markdown(results: dict, source: str) -> str:
                 else "psycopg 3 does **not** yield under gevent here: each query blocks its worker."
             )
         )
-    preliminary = s["duration_s"] < 5 or s["rounds"] < 2 or s["warmup_s"] < 1
+    busy = max(m["load_average_at_start"], m["load_average_at_end"]) >= BUSY_LOAD
+    preliminary = s["duration_s"] < 5 or s["rounds"] < 2 or s["warmup_s"] < 1 or busy
     lines = [
         "# Benchmarks: gunicorn worker classes",
         "",
@@ -289,8 +291,9 @@ def markdown(results: dict, source: str) -> str:
         "",
         *(
             [
-                "> **Preliminary**: a short run (shorter or fewer runs than `make bench-workers` "
-                "makes) on a machine shared with other work. Not the figures to decide by.",
+                "> **Preliminary figures**: a short run (shorter or fewer rounds than "
+                "`make bench-workers` makes), or a busy machine (see the load averages). "
+                "Not the figures to decide by; a full run on a quiet machine is.",
                 "",
             ]
             if preliminary
@@ -302,8 +305,8 @@ def markdown(results: dict, source: str) -> str:
         f"{m['load_average_at_end']:.1f} at the end. PostgreSQL on the same machine, "
         f"{s['products']:,} products.",
         "",
-        f"**How**: the app as in production, {s['workers']} workers of each class (set in "
-        "`GUNICORN_CMD_ARGS`, which overrides `gunicorn.conf.py`), response cache off so that "
+        f"**How**: the app as in production, {s['workers']} workers of each class (set with "
+        "`GUNICORN_WORKER_CLASS` and `GUNICORN_THREADS`), response cache off so that "
         "every read reaches the database; wrk with "
         f"{s['connections']} connections, {s['warmup_s']:g} s warm-up, {s['duration_s']:g} s "
         "measured. The point read draws random ids over the hot products; `POST /orders` "
