@@ -2,10 +2,14 @@
 
 gunicorn also reads this file by default when started from the project root.
 Environment: ``HOST`` and ``PORT`` (bind address), ``WEB_CONCURRENCY`` (workers;
-default 2 per CPU + 1), ``LOG_LEVEL``, ``ACCESS_LOG`` (``false`` drops gunicorn's
-access log; the app logs every request itself), ``PROMETHEUS_MULTIPROC_DIR``
+default 2 per CPU + 1), ``GUNICORN_WORKER_CLASS`` and ``GUNICORN_THREADS`` (the
+worker class, ``gthread`` by default, and its threads per worker, 8),
+``LOG_LEVEL``, ``ACCESS_LOG`` (``false`` drops gunicorn's access log; the app
+logs every request itself), ``PROMETHEUS_MULTIPROC_DIR``
 (where workers share their metrics; a fresh temporary directory by default).
-Anything else can be overridden with ``GUNICORN_CMD_ARGS``, e.g. ``"--timeout 60"``.
+Anything else can be overridden with ``GUNICORN_CMD_ARGS``, e.g. ``"--timeout 60"``
+(not the worker class: with this file's threads, ``--worker-class sync`` there
+would still run gthread).
 
 Every line gunicorn writes is a JSON object, like the app's own. The master
 deliberately imports nothing of the app: workers load it after the fork, so a
@@ -41,6 +45,16 @@ def _bind_address(host: str, port: str) -> str:
 
 bind = _bind_address(os.environ.get("HOST") or "127.0.0.1", os.environ.get("PORT") or "8000")
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * _cpus() + 1)
+# gthread, by measurement (`make bench-workers`, docs/performance.md): while a
+# thread waits for the database the others go on, so a request that spends a few
+# ms on round trips no longer holds a whole worker, and keep-alive connections
+# spare a TCP handshake per request; 8 threads did better than 4 once the
+# database was 2.6 ms away, and as well on loopback. gevent needs a dependency
+# and monkey-patching for no more. Threads count only for gthread: gunicorn
+# would quietly turn a sync worker with threads > 1 into gthread, so they are 1
+# for any other class (so set the class here, not in GUNICORN_CMD_ARGS).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS") or 8) if worker_class == "gthread" else 1
 # A worker silent for `timeout` seconds is killed and replaced; on SIGTERM,
 # workers get `graceful_timeout` seconds to finish their requests.
 timeout = 30
