@@ -44,6 +44,8 @@ BENCH_CACHE         app variants: on, off or on,off                  on,off / of
 BENCH_PEERS         measure the FastAPI peers (on/off)               on / off
 BENCH_SCALING       seed sizes of the scaling curve (comma list)     — / 10000,100000
 BENCH_ONLY          measure only these scenarios (comma list)        the set's
+BENCH_WORKER_CLASS  the app's gunicorn worker class, and threads     gunicorn.conf.py
+BENCH_THREADS       (GUNICORN_WORKER_CLASS, GUNICORN_THREADS)        gunicorn.conf.py
 ==================  ===============================================  =============
 
 (Where two defaults are given, the first is the targets set's, the second the
@@ -454,6 +456,12 @@ def log(message: str) -> None:
 
 def app_env(url: str, settings: Settings, **extra: str) -> dict:
     """The app's production environment for this run (and its own Redis key prefix)."""
+    # gunicorn.conf.py's class unless BENCH_WORKER_CLASS / BENCH_THREADS ask for
+    # another, to compare a target under two classes.
+    for name, setting in (("BENCH_WORKER_CLASS", "GUNICORN_WORKER_CLASS"),
+                          ("BENCH_THREADS", "GUNICORN_THREADS")):  # fmt: skip
+        if os.environ.get(name):
+            extra = {setting: os.environ[name], **extra}
     if settings.redis_url:
         extra = {
             "REDIS_URL": settings.redis_url,
