@@ -98,7 +98,7 @@ def load_conf(monkeypatch, tmp_path):
     def load(**environ) -> dict:
         for name in (
             *("HOST", "PORT", "WEB_CONCURRENCY", "LOG_LEVEL", "ACCESS_LOG", "APP_ENV"),
-            *("GUNICORN_WORKER_CLASS", "GUNICORN_THREADS"),
+            *("GUNICORN_WORKER_CLASS", "GUNICORN_THREADS", "DATABASE_URL"),
         ):
             monkeypatch.delenv(name, raising=False)
         # Never let the file create (or point this process at) a shared directory.
@@ -119,7 +119,13 @@ def test_gunicorn_defaults(load_conf):
     assert conf["graceful_timeout"] == 30
     assert conf["accesslog"] == "-"
     assert conf["loglevel"] == "info"
-    assert (conf["worker_class"], conf["threads"]) == ("gthread", 8)  # make bench-workers
+    assert (conf["worker_class"], conf["threads"]) == ("sync", 1)  # SQLite: make bench
+
+
+def test_on_postgresql_the_default_is_gthread_with_8_threads(load_conf):
+    conf = load_conf(DATABASE_URL="postgresql://app@db:5432/storefront")  # make bench-workers
+
+    assert (conf["worker_class"], conf["threads"]) == ("gthread", 8)
 
 
 def test_gunicorn_reads_the_worker_class_and_threads(load_conf):
