@@ -130,8 +130,9 @@ class Nginx:
 def app_server(tmp_path_factory):
     """One sync worker, behind a proxy, with a small rate limit.
 
-    Sync, not the default gthread, so that one slow client is enough to show
-    what nginx is for: with gthread it takes one per thread.
+    Sync (the default on SQLite) pinned, so that one slow client is enough to
+    show what nginx is for: with gthread, the default on PostgreSQL, it takes
+    one per thread.
     """
     scratch = tmp_path_factory.mktemp("behind-nginx")
     with seeded_server(
