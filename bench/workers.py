@@ -346,7 +346,7 @@ def markdown(results: dict, source: str) -> str:
         "",
         "```sh",
         "make bench-workers",
-        "BENCH_DB_DELAY_MS=2.5 BENCH_CLASSES=sync,gthread8 make bench-workers",
+        "BENCH_DB_DELAY_MS=2 BENCH_CLASSES=sync,gthread8 make bench-workers  # ~4.5 ms a trip",
         "```",
         "",
     ]
