@@ -99,23 +99,33 @@ clean:
 	rm -rf $(VENV) build node_modules .pytest_cache .ruff_cache
 
 # --- benchmark: wrk against the app, a bare-Flask baseline and FastAPI peers -----
-.PHONY: bench
+.PHONY: bench bench-scaling bench-workers wrk
 
-# matplotlib draws the chart, FastAPI and uvicorn serve the peers (bench/peers/);
-# the harness's own needs stay out of requirements.txt.
+# matplotlib draws the chart, FastAPI and uvicorn serve the peers (bench/peers/),
+# gevent is one of the worker classes bench-workers measures; the harness's own
+# needs stay out of requirements.txt.
 $(VENV)/.bench: bench/requirements.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	touch $@
 
-## bench: seed, load-test app, bare-Flask baseline and FastAPI peers with wrk, write docs/benchmarks.{md,png} (≤ 10 min; settings in bench/run.py)
-bench: $(VENV)/.bench
+wrk:
 	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
-	$(BIN)/python -m bench.run
+
+## bench: the targets (point read, page of 50, swagger.json, POST /orders), cache on and off, against bare Flask and FastAPI peers; docs/benchmarks.md (≤ 10 min; settings in bench/run.py)
+bench: $(VENV)/.bench wrk
+	$(BIN)/python -m bench.run --set targets
+
+## bench-scaling: the other scenarios (JWT, filters, deep pages) and the scaling curve, cache off; docs/benchmarks-scaling.md
+bench-scaling: $(VENV)/.bench wrk
+	$(BIN)/python -m bench.run --set scaling
+
+## bench-workers: gunicorn sync vs gthread vs gevent on PostgreSQL, at 0 and ~2.5 ms of database round trip; docs/benchmarks-workers.md
+bench-workers: $(VENV)/.bench wrk
+	$(BIN)/python -m bench.workers
 
 # --- benchmark: a 100,000-line catalog import through a real worker ---------------
 .PHONY: bench-import
 
 ## bench-import: import 100,000 catalog lines with a worker; lines/s, and point reads/s meanwhile (docs/import-benchmark.md)
-bench-import: $(VENV)/.bench
-	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+bench-import: $(VENV)/.bench wrk
 	$(BIN)/python -m bench.import_bench

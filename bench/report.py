@@ -1,11 +1,13 @@
-"""Turn a benchmark's results into ``docs/benchmarks.md`` and ``docs/benchmarks.png``.
+"""Turn a benchmark's results into its Markdown page and chart (``docs/benchmarks.md``, ...).
 
 ``bench/run.py`` calls it after each run; it also re-renders any saved run:
 
     .venv/bin/python -m bench.report bench/results/20261122T020000Z.json
 
 It reads the results as they are stored (JSON: every key a string), so a
-re-render is identical to the original.
+re-render is identical to the original. Every figure is a median over the
+rounds, with the lowest and highest round beside it; the ratio to the faster
+peer is taken within each round first.
 """
 
 import json
@@ -20,125 +22,146 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 MEMORY_LIMIT_MIB = 120
-# Allocator noise between two identical passes; more than this per worker is growth.
+# Allocator noise between two identical rounds; more than this per worker is growth.
 GROWTH_TOLERANCE_MIB = 2.0
 FLAT_NOTE = "largest seed's ratio ÷ smallest's"
+SETS_DOC = {"targets": "benchmarks.md", "scaling": "benchmarks-scaling.md"}
 
 
 # --- numbers ----------------------------------------------------------------------
 
 
-def summarize(results: dict) -> dict:
-    """Per scenario: the passes averaged, and whether each of its targets is met.
-
-    req/s and ratios are the mean of the passes, p50 too; p99 is the worse pass.
-    A scenario with a failed request, a missed p99 or a broken stock invariant
-    has missed its target whatever its throughput.
-    """
-    summary = {}
-    main = results["main"]["scenarios"]
-    for scenario in results["scenarios"]:
-        entry = main[scenario["name"]]
-        runs = entry["runs"]
-        if not entry["available"] or not runs:
-            summary[scenario["name"]] = {"available": False, "why": entry["why"]}
-            continue
-        invariants = [run["stock_invariant"] for run in runs if "stock_invariant" in run]
-        summary[scenario["name"]] = {
-            **_averaged(runs),
-            "stock_invariant_holds": all(i["holds"] for i in invariants) if invariants else None,
-        }
-        if "peers" in entry:
-            summary[scenario["name"]].update(
-                _against_peers(scenario, summary[scenario["name"]], entry["peers"])
-            )
-    for scenario in results["scenarios"]:
-        entry = summary[scenario["name"]]
-        if entry["available"]:
-            entry["met"] = _met(scenario, entry, summary)
-    return summary
+def _median_range(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def _averaged(runs: list[dict]) -> dict:
-    """One server's runs of one scenario: the passes averaged (p99: the worse one)."""
+def _figures(runs: list[dict]) -> dict:
+    """One server's runs of one scenario: medians over the rounds, and their spread."""
+    invariants = [run["stock_invariant"] for run in runs if "stock_invariant" in run]
     return {
         "available": True,
-        "rps": statistics.mean(run["rps"] for run in runs),
-        "baseline_rps": statistics.mean(run["baseline_rps"] for run in runs),
-        "ratio": statistics.mean(run["ratio"] for run in runs),
-        "ratio_range": [min(r["ratio"] for r in runs), max(r["ratio"] for r in runs)],
-        "p50_ms": statistics.mean(run["latency_ms"]["p50"] for run in runs),
-        "p99_ms": max(run["latency_ms"]["p99"] for run in runs),
+        "rps": statistics.median(run["rps"] for run in runs),
+        "baseline_rps": statistics.median(run["baseline_rps"] for run in runs),
+        "ratio": _median_range([run["ratio"] for run in runs]),
+        "p50_ms": statistics.median(run["latency_ms"]["p50"] for run in runs),
+        "p99_ms": _median_range([run["latency_ms"]["p99"] for run in runs]),
         "failed": sum(run["failed"] for run in runs),
         "requests": sum(run["requests"] for run in runs),
         "connections": min(run["connections"] for run in runs),
+        "stock_exact": all(i["holds"] for i in invariants) if invariants else None,
     }
 
 
-def _against_peers(scenario: dict, app: dict, peers: dict) -> dict:
-    """The peers' figures beside the app's, and the app against the faster peer.
-
-    Faster means the higher ratio to the baseline: each peer run has its own
-    baseline runs around it, so drift in the machine's speed cancels out. A
-    peer with failed requests still counts; the table shows its failures.
-    """
-    figures = {
-        name: _averaged(entry["runs"])
-        if entry["available"] and entry["runs"]
-        else {"available": False, "why": entry["why"]}
+def _versus_peers(app_runs: list[dict], peers: dict) -> dict | None:
+    """The app's ratio over the faster peer's, round by round (None without peers)."""
+    per_round, faster = [], {}
+    peer_runs = {
+        name: {run["round"]: run for run in entry["runs"]}
         for name, entry in peers.items()
+        if entry["available"] and entry["runs"]
     }
-    measured = {name: f for name, f in figures.items() if f["available"]}
-    if not measured:
-        return {"peers": figures, "faster_peer": None, "vs_faster_peer": None, "peer_met": None}
-    faster = max(measured, key=lambda name: measured[name]["ratio"])
-    versus = app["ratio"] / measured[faster]["ratio"]
-    target = scenario.get("peer_target")
-    return {
-        "peers": figures,
-        "faster_peer": faster,
-        "vs_faster_peer": versus,
-        "peer_met": None if target is None else versus >= target and app["failed"] == 0,
-    }
+    for run in app_runs:
+        ratios = {name: rounds[run["round"]]["ratio"] for name, rounds in peer_runs.items()
+                  if run["round"] in rounds}  # fmt: skip
+        if ratios:
+            best = max(ratios, key=ratios.get)
+            faster[best] = faster.get(best, 0) + 1
+            per_round.append(run["ratio"] / ratios[best])
+    if not per_round:
+        return None
+    return {**_median_range(per_round), "faster_peer": max(faster, key=faster.get)}
 
 
-def _met(scenario: dict, entry: dict, summary: dict) -> bool | None:
+def summarize(results: dict) -> dict:
+    """Per scenario and server: the figures, and per app variant whether each target is met.
+
+    A variant with a failed request, a missed p99 (median over the rounds) or a
+    stock check that did not hold has missed its target whatever its throughput.
+    """
+    variants = results["settings"]["variants"]
+    summary = {}
+    for scenario in results["scenarios"]:
+        entry = results["main"]["scenarios"][scenario["name"]]
+        if not entry["available"]:
+            summary[scenario["name"]] = {"available": False, "why": entry["why"]}
+            continue
+        servers = {}
+        for key, server in entry["servers"].items():
+            servers[key] = (
+                _figures(server["runs"])
+                if server["available"] and server["runs"]
+                else {"available": False, "why": server["why"] or "not measured"}
+            )
+        peers = {k: v for k, v in entry["servers"].items() if k not in variants}
+        for key in variants:
+            if servers.get(key, {}).get("available"):
+                servers[key]["vs_peer"] = _versus_peers(entry["servers"][key]["runs"], peers)
+        summary[scenario["name"]] = {"available": True, "servers": servers}
+    for scenario in results["scenarios"]:
+        entry = summary[scenario["name"]]
+        for key in variants if entry["available"] else ():
+            figures = entry["servers"].get(key)
+            if figures and figures["available"]:
+                figures["met"] = _met(scenario, key, figures, summary)
+    return summary
+
+
+def _met(scenario: dict, key: str, figures: dict, summary: dict) -> bool | None:
     checks = []
     if scenario["target"] is not None:
-        reference = summary.get(scenario["relative_to"]) if scenario["relative_to"] else None
-        if scenario["relative_to"] and not (reference and reference["available"]):
-            return None
-        floor = scenario["target"] * (reference["ratio"] if reference else 1)
-        checks.append(entry["ratio"] >= floor)
+        floor = scenario["target"]
+        if scenario["relative_to"]:
+            reference = summary.get(scenario["relative_to"], {})
+            ref = reference.get("servers", {}).get(key) if reference.get("available") else None
+            if not (ref and ref["available"]):
+                return None
+            floor *= ref["ratio"]["median"]
+        checks.append(figures["ratio"]["median"] >= floor)
+    if scenario.get("peer_target") is not None and figures.get("vs_peer"):
+        checks.append(figures["vs_peer"]["median"] >= scenario["peer_target"])
     if scenario["p99_ms"] is not None:
-        checks.append(entry["p99_ms"] <= scenario["p99_ms"])
-    if entry["stock_invariant_holds"] is not None:
-        checks.append(entry["stock_invariant_holds"])
+        checks.append(figures["p99_ms"]["median"] <= scenario["p99_ms"])
+    if figures["stock_exact"] is not None:
+        checks.append(figures["stock_exact"])
     if not checks:
         return None
-    return all(checks) and entry["failed"] == 0
+    return all(checks) and figures["failed"] == 0
+
+
+def stock_not_exact(results: dict) -> list[str]:
+    """Where a POST /orders run's stock check did not hold: ``scenario@server round N``."""
+    broken = []
+    for name, entry in results["main"]["scenarios"].items():
+        for key, server in entry.get("servers", {}).items():
+            for run in server["runs"]:
+                if "stock_invariant" in run and not run["stock_invariant"]["holds"]:
+                    broken.append(f"{name}@{key} round {run['round']}")
+    return broken
 
 
 def memory(results: dict) -> dict:
-    """Worker RSS after each pass, and its growth from the first pass to the last."""
-    passes = results["main"]["memory"]
-    first, last = passes[0]["app"], passes[-1]["app"]
-    growth = {pid: last[pid] - first[pid] for pid in first if pid in last}
-    peak = max(rss for sample in passes for rss in sample["app"].values())
-    return {
-        "app": [sample["app"] for sample in passes],
-        "baseline": [sample["baseline"] for sample in passes],
-        "peak_mib": peak,
-        "growth_mib": growth,
-        "workers_replaced": set(first) != set(last),  # a crash or a timeout kill
-        "within_limit": peak <= MEMORY_LIMIT_MIB,
-        "no_growth": set(first) == set(last)
-        and all(g <= GROWTH_TOLERANCE_MIB for g in growth.values()),
-    }
+    """Per app variant: worker RSS after each round, and its growth from the first to the last."""
+    rounds = results["main"]["memory"]
+    variants = {}
+    for key in results["settings"]["variants"]:
+        first, last = rounds[0]["app"][key], rounds[-1]["app"][key]
+        growth = {pid: last[pid] - first[pid] for pid in first if pid in last}
+        peak = max(rss for sample in rounds for rss in sample["app"][key].values())
+        variants[key] = {
+            "rounds": [sample["app"][key] for sample in rounds],
+            "peak_mib": peak,
+            "growth_mib": growth,
+            "workers_replaced": set(first) != set(last),  # a crash or a timeout kill
+            "within_limit": peak <= MEMORY_LIMIT_MIB,
+            "no_growth": set(first) == set(last)
+            and all(g <= GROWTH_TOLERANCE_MIB for g in growth.values()),
+        }
+    return {"variants": variants, "baseline": rounds[-1]["baseline"], "peers": rounds[-1]["peers"]}
 
 
 def scaling(results: dict) -> dict:
-    """Per scaling scenario: ratio and req/s at each seed size, and the flatness check."""
+    """Per scaling scenario: ratio and req/s at each seed size (the first app variant)."""
+    key = next(iter(results["settings"]["variants"]))
     sizes = sorted(results["scaling"], key=int)
     curves = {}
     for scenario in results["scenarios"]:
@@ -147,14 +170,13 @@ def scaling(results: dict) -> dict:
         points = []
         for size in sizes:
             entry = results["scaling"][size].get(scenario["name"])
-            if entry and entry.get("available") and entry["runs"]:
-                runs = entry["runs"]
+            runs = (entry or {}).get("servers", {}).get(key, {}).get("runs")
+            if entry and entry.get("available") and runs:
                 points.append(
                     {
                         "products": int(size),
-                        "rps": statistics.mean(r["rps"] for r in runs),
-                        "ratio": statistics.mean(r["ratio"] for r in runs),
-                        "p99_ms": max(r["latency_ms"]["p99"] for r in runs),
+                        "rps": statistics.median(r["rps"] for r in runs),
+                        "ratio": statistics.median(r["ratio"] for r in runs),
                     }
                 )
         flatness = points[-1]["ratio"] / points[0]["ratio"] if len(points) > 1 else None
@@ -180,14 +202,22 @@ def _ratio(value: float) -> str:
     return f"{value:.3f}" if value >= 0.01 else f"{value:.2g}"
 
 
-def _spread(entry: dict) -> str:
-    """The lowest and highest pass, when there were several: how far to trust the mean."""
-    low, high = entry["ratio_range"]
-    return "" if low == high else f" ({_ratio(low)}–{_ratio(high)})"
+def _spread(figure: dict, fmt=_ratio) -> str:
+    """The median, and the lowest and highest round when they differ: the noise."""
+    low, high = figure["min"], figure["max"]
+    return fmt(figure["median"]) + ("" if low == high else f" ({fmt(low)}–{fmt(high)})")
 
 
 def _count(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def _label(scenario: dict) -> str:
+    return scenario["label"].replace("|", "\\|")
+
+
+def _server_names(results: dict) -> dict:
+    return {**results["settings"]["variants"], **results["settings"]["peers"]}
 
 
 def markdown(results: dict, source: str) -> str:
@@ -197,12 +227,15 @@ def markdown(results: dict, source: str) -> str:
     # Recomputed, not read: a re-render applies the current rules.
     summary = summarize(results)
     database = "PostgreSQL" if s["database"] == "postgresql" else "SQLite"
+    title = "Benchmarks" if s["set"] == "targets" else "Benchmarks: more scenarios, and scaling"
     lines = [
-        "# Benchmarks",
+        f"# {title}",
         "",
-        f"<!-- Generated by `make bench` (bench/report.py) from {source}. "
-        "Edit the generator, not this file. -->",
+        f"<!-- Generated by `make bench{'' if s['set'] == 'targets' else '-scaling'}` "
+        f"(bench/report.py) from {source}. Edit the generator, not this file. -->",
         "",
+        *_broken_stock_warning(results),
+        *_preliminary(results),
         f"Measured {results['started_at'][:16].replace('T', ' ')} UTC on commit "
         f"`{results['commit']}`: {m['cpu']}, {m['cpus']} CPUs, Linux {m['kernel']}, "
         f"Python {m['python']}, {m['wrk']}. {database} seeded with "
@@ -210,61 +243,52 @@ def markdown(results: dict, source: str) -> str:
         f"items, {s['users']:,} users{' (seed reused)' if results['seed']['reused'] else ''}.",
         "",
         "**How**: the app runs as in production (`gunicorn --config gunicorn.conf.py wsgi:app`, "
-        "`APP_ENV=production`, generated secrets, 2 sync workers; rate limits on with a "
-        "ceiling of 1,000,000 per minute, JSON request and access logs to a file, CORS and "
-        "metrics on). The baseline is a bare Flask route returning a 5-field dict "
-        "(`bench/baseline_app.py`), also 2 sync workers. wrk on loopback, "
+        f"`APP_ENV=production`, generated secrets, {s['workers']} workers of the class "
+        f"`gunicorn.conf.py` sets ({s.get('worker_class') or 'not recorded'}); rate limits on with "
+        "a ceiling of 1,000,000 per minute, JSON request and access logs to a file, CORS and "
+        "metrics on), once per variant: "
+        + ", ".join(
+            f"{name} (`RESPONSE_CACHE={'1' if key == 'cache_on' else '0'}`)"
+            for key, name in s["variants"].items()
+        )
+        + '. The baseline ("bare") is a bare Flask route returning a 5-field dict '
+        f"(`bench/baseline_app.py`), also {s['workers']} sync workers. wrk on loopback, "
         f"{s['wrk_threads']} threads, {s['connections']} connections, {s['warmup_s']:g} s "
-        f"warm-up then {s['duration_s']:g} s per run: short runs, so beside each ratio stand "
-        "its lowest and highest pass, a measure of the noise. Runs alternate baseline, "
-        "scenario, baseline, ...; a scenario's ratio is its req/s over the mean of the "
-        "baseline runs just before and after it. "
-        f"{s['passes']} passes, averaged (p99: the worse pass; requests: all passes together). "
-        "When wrk stops, the server still serves the requests in flight; so that they "
-        "take at most about 5 s to finish, endpoints slower than that allows are measured "
-        "with fewer connections (the table says how many): their req/s is the same, their "
-        "latency lower than it would be at full concurrency.",
+        f"warm-up then {s['duration_s']:g} s per run. {s['rounds']} rounds: in each, every "
+        "scenario runs on every server in turn (the order flips each round) between two "
+        "baseline runs, and each figure is its req/s over the mean of those two. Each figure "
+        "below is the **median over the rounds**, with the lowest and highest round in "
+        "brackets: the noise. The point read draws each request's id at random (fixed seed) "
+        f"from {s['hot_products']:,} live products (`bench/random_path.lua`), so a cache "
+        "is measured over many keys, not one; the page of 50 draws its page from the first "
+        "20. `POST /orders` stops ordering after the run's duration and lets the orders in "
+        "flight finish, so that the stock check is exact: the stock taken must equal two "
+        "units per 201 counted by wrk.",
         "",
         *_load_warning(m),
         "What keeps these figures up, and why each missed target is missed and what it "
         "would take: [`performance.md`](performance.md).",
         "",
-        "![Throughput relative to the baseline, and scaling with catalog size](benchmarks.png)",
+        f"![Throughput relative to the baseline]({Path(SETS_DOC[s['set']]).stem}.png)",
         "",
-        "## Throughput and latency",
-        "",
-        "| scenario | req/s | baseline req/s | ratio | target | | p50 ms | p99 ms "
-        "| connections | requests | failed |",
-        "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for scenario in results["scenarios"]:
-        entry = summary[scenario["name"]]
-        label = scenario["label"].replace("|", "\\|")
-        if not entry["available"]:
-            lines.append(
-                f"| {label} | — | — | — | {scenario['target_text']} | not available: "
-                f"{entry['why']} | | | | | |"
-            )
-            continue
-        lines.append(
-            f"| {label} | {_count(entry['rps'])} | {_count(entry['baseline_rps'])} "
-            f"| {_ratio(entry['ratio'])}{_spread(entry)} | {scenario['target_text']} "
-            f"| {_verdict(entry['met'])} "
-            f"| {entry['p50_ms']:.1f} | {entry['p99_ms']:.1f} | {entry['connections']} "
-            f"| {entry['requests']:,} | {entry['failed']:,} |"
-        )
-    lines += ["", *_peer_table(results, summary)]
-    lines += [*_other_targets(results, summary), "", *_scaling_table(results)]
+    if s["set"] == "targets":
+        lines += _targets_table(results, summary)
+    lines += _throughput_table(results, summary)
+    lines += _stock_table(results)
+    lines += _other_targets(results)
+    lines += _scaling_table(results)
     lines += [
-        "",
         "## Reproduce",
         "",
         "```sh",
-        "make bench                                   # the defaults above; ≤ 10 minutes",
-        "BENCH_PRODUCTS=100000 BENCH_ORDERS=10000 make bench",
-        "BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench make bench  # emptied!",
-        "BENCH_ONLY=product,list BENCH_SCALING= make bench   # a quick look at two scenarios",
-        "BENCH_PEERS=0 make bench                     # without the FastAPI peers",
+        "make bench            # the targets above, cache on and off, peers; ≤ 10 minutes",
+        "make bench-scaling    # the other scenarios and the scaling curve (cache off)",
+        "make bench-workers    # gunicorn's worker classes on PostgreSQL (benchmarks-workers.md)",
+        "BENCH_DURATION=2 BENCH_WARMUP=0.5 BENCH_ROUNDS=2 BENCH_PRODUCTS=20000 make bench"
+        "  # a quick look",
+        "BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/storefront_bench make bench"
+        "  # emptied!",
         "```",
         "",
         "`bench/run.py` documents every setting. Raw numbers of each run land in "
@@ -272,6 +296,39 @@ def markdown(results: dict, source: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _broken_stock_warning(results: dict) -> list[str]:
+    broken = stock_not_exact(results)
+    if not broken:
+        return []
+    return [
+        f"> **STOCK NOT EXACT** after `POST /orders` on {', '.join(broken)}: the stock "
+        "taken differs from two units per 201 wrk counted (see the stock table). "
+        "A bug in the order path, or orders still in flight when wrk stopped.",
+        "",
+    ]
+
+
+BUSY_LOAD = 1.5  # 1-minute load average on 2 CPUs: other work took a good share
+
+
+def _preliminary(results: dict) -> list[str]:
+    """A banner when the run was shorter than its make target's, or the machine busy."""
+    reasons = []
+    if not results["settings"].get("full", True):
+        reasons.append("a short run (shorter, fewer rounds or a smaller seed than make's)")
+    m = results["machine"]
+    busiest = max(m.get("load_average_at_start", 0), m.get("load_average_at_end", 0))
+    if busiest >= BUSY_LOAD:
+        reasons.append(f"on a busy machine (load average up to {busiest:.1f})")
+    if not reasons:
+        return []
+    return [
+        f"> **Preliminary figures**: {' and '.join(reasons)}. Not the figures to hold the "
+        "targets against; a full run on a quiet machine is.",
+        "",
+    ]
 
 
 def _load_warning(machine: dict) -> list[str]:
@@ -287,92 +344,118 @@ def _load_warning(machine: dict) -> list[str]:
     ]
 
 
-def _peer_cell(figures: dict) -> str:
-    if not figures["available"]:
-        return f"not available: {figures['why']}"
-    failed = f", **{figures['failed']:,} failed**" if figures["failed"] else ""
-    return (
-        f"{_ratio(figures['ratio'])}{_spread(figures)}: {_count(figures['rps'])} req/s, "
-        f"p99 {figures['p99_ms']:.1f} ms{failed}"
-    )
+def _target_cell(scenario: dict, figures: dict | None) -> str:
+    if not figures or not figures["available"]:
+        return "not measured"
+    parts = [f"{_spread(figures['ratio'])} of bare"]
+    versus = figures.get("vs_peer")
+    if versus:
+        parts.append(f"{_spread(versus, lambda v: f'{v:.2f}')}× the faster peer")
+    if scenario["p99_ms"] is not None:
+        parts.append(f"p99 {_spread(figures['p99_ms'], lambda v: f'{v:.1f}')} ms")
+    if figures["stock_exact"] is not None:
+        parts.append("stock exact" if figures["stock_exact"] else "**stock not exact**")
+    if figures["failed"]:
+        parts.append(f"**{figures['failed']:,} failed**")
+    return f"{'; '.join(parts)}: {_verdict(figures.get('met'))}"
 
 
-def _peer_passes_text(settings: dict) -> str:
-    passes = settings.get("peer_passes", settings["passes"])
-    if passes == 1:
-        return (
-            "The peers are measured in the last pass only (`BENCH_PEERS=1`, to keep "
-            "`make bench` within its 10 minutes), so their figures have no spread."
-        )
-    which = "every pass" if passes == settings["passes"] else f"the last {passes} passes"
-    return f"The peers are measured in {which}, in an order that flips from pass to pass."
-
-
-def _peer_table(results: dict, summary: dict) -> list[str]:
-    """This API beside the FastAPI peers, where the run measured them (older runs did not)."""
-    names = results["settings"].get("peers")
-    if names is None:
-        return []
-    lines = ["## Against FastAPI", ""]
-    if not names:
-        return [
-            *lines,
-            "The FastAPI peers were not measured in this run (`BENCH_PEERS=0`, or "
-            "`BENCH_ONLY` left out every scenario they answer).",
-            "",
-        ]
-    lines += [
-        "The same reads written with FastAPI, pydantic 2 and SQLAlchemy the way FastAPI's "
-        "documentation writes them (`bench/peers/`): a session per request from a "
-        "`Depends` dependency, a response model read from the ORM objects, pages as a "
-        "count plus `OFFSET`/`LIMIT`; once with `def` endpoints on a `Session`, once "
-        "with `async def` endpoints on SQLAlchemy's asyncio engine (aiosqlite). They "
-        "return the API's fields, `_links` and page envelope, but none of its other "
-        "features (no rate limits, ETags, request log, metrics, CORS or security "
-        "headers; gunicorn's access log only). Served by gunicorn with uvicorn's worker "
-        f"class (uvloop, httptools), {results['settings']['workers']} workers like the "
-        "app, on the same database file, in the same run: each peer run sits between "
-        f"two baseline runs like every other. {_peer_passes_text(results['settings'])} "
-        "Each figure is req/s relative to the bare-Flask baseline; the last columns hold "
-        "this API (all passes) against the faster of the two peers.",
+def _targets_table(results: dict, summary: dict) -> list[str]:
+    """Each target of issue #14, with the cache on and off side by side."""
+    variants = results["settings"]["variants"]
+    lines = [
+        "## Targets",
         "",
-        "| scenario | this API | " + " | ".join(names.values()) + " | API ÷ faster peer "
-        "| target | |",
-        "| --- | --- | " + " | ".join("---" for _ in names) + " | ---: | --- | --- |",
+        'Medians over the rounds (lowest–highest round in brackets). "Bare" is the '
+        'baseline of the same round; "the faster peer" is the faster FastAPI peer of '
+        "the same round (see below), the ratio taken round by round.",
+        "",
+        "| scenario | target | " + " | ".join(variants.values()) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in variants) + " |",
     ]
     for scenario in results["scenarios"]:
         entry = summary[scenario["name"]]
-        if not entry["available"] or "peers" not in entry:
-            continue
-        cells = [
-            _peer_cell(entry["peers"][name]) if name in entry["peers"] else "not measured"
-            for name in names
-        ]
-        versus = (
-            "—"
-            if entry["vs_faster_peer"] is None
-            else f"{entry['vs_faster_peer']:.2f} (vs {names[entry['faster_peer']]})"
-        )
-        label = scenario["label"].replace("|", "\\|")
-        lines.append(
-            f"| {label} | {_peer_cell(entry)} | {' | '.join(cells)} | {versus} "
-            f"| {scenario.get('peer_target_text', '—')} | {_verdict(entry['peer_met'])} |"
-        )
+        if not entry["available"]:
+            cells = [f"not available: {entry['why']}"] * len(variants)
+        else:
+            cells = [_target_cell(scenario, entry["servers"].get(key)) for key in variants]
+        lines.append(f"| {_label(scenario)} | {scenario['target_text']} | {' | '.join(cells)} |")
     return [*lines, ""]
 
 
-def _other_targets(results: dict, summary: dict) -> list[str]:
+def _throughput_table(results: dict, summary: dict) -> list[str]:
+    names = _server_names(results)
+    lines = [
+        "## Throughput and latency, every server",
+        "",
+        "The FastAPI peers (`bench/peers/`) are the same reads written the way FastAPI's "
+        "documentation writes them: a session per request from a `Depends` dependency, a "
+        "response model read from the ORM objects, pages as a count plus `OFFSET`/`LIMIT`; "
+        "once with `def` endpoints, once with `async def` endpoints on SQLAlchemy's asyncio "
+        "engine (aiosqlite). They return the API's fields, `_links` and page envelope, but "
+        "none of its other features. gunicorn with uvicorn's worker class, as many workers "
+        "as the app, same database file, same rounds.",
+        "",
+        "| scenario | server | req/s | ratio to bare | p50 ms | p99 ms | connections "
+        "| requests | failed |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for scenario in results["scenarios"]:
+        entry = summary[scenario["name"]]
+        if not entry["available"]:
+            lines.append(
+                f"| {_label(scenario)} | — | — | not available: {entry['why']} | | | | | |"
+            )
+            continue
+        for key, figures in entry["servers"].items():
+            if not figures["available"]:
+                lines.append(
+                    f"| {_label(scenario)} | {names.get(key, key)} | — "
+                    f"| not available: {figures['why']} | | | | | |"
+                )
+                continue
+            lines.append(
+                f"| {_label(scenario)} | {names.get(key, key)} | {_count(figures['rps'])} "
+                f"| {_spread(figures['ratio'])} | {figures['p50_ms']:.1f} "
+                f"| {_spread(figures['p99_ms'], lambda v: f'{v:.1f}')} "
+                f"| {figures['connections']} | {figures['requests']:,} | {figures['failed']:,} |"
+            )
+    return [*lines, ""]
+
+
+def _stock_table(results: dict) -> list[str]:
+    names = _server_names(results)
+    rows = []
+    for name, entry in results["main"]["scenarios"].items():
+        for key, server in entry.get("servers", {}).items():
+            for run in server["runs"]:
+                check = run.get("stock_invariant")
+                if check is None:
+                    continue
+                rows.append(
+                    f"| {name}, {names.get(key, key)}, round {run['round']} "
+                    f"| {check['orders_answered_201']:,} | {check['units_by_201s']:,} "
+                    f"| {check['stock_taken']:,} | {check['units_in_new_order_lines']:,} "
+                    f"| {check['orders_in_database']:,} | {check['in_flight_when_wrk_stopped']} "
+                    f"| {'exact' if check['holds'] else '**NOT EXACT**'} |"
+                )
+    if not rows:
+        return []
+    return [
+        "## Stock after POST /orders",
+        "",
+        "| run | 201s | units they ordered | stock taken | units in new order lines "
+        "| new orders | in flight at the end | |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        *rows,
+        "",
+    ]
+
+
+def _other_targets(results: dict) -> list[str]:
     startup = results["startup"]
     mem = memory(results)
-    rss = " / ".join(
-        ", ".join(f"{v:.1f}" for v in sample.values()) for sample in mem["app"]
-    )  # per pass, per worker
-    baseline_rss = ", ".join(f"{v:.1f}" for v in mem["baseline"][-1].values())
-    peer_names = results["settings"].get("peers") or {}
-    for name, rss_by_pid in results["main"]["memory"][-1].get("peers", {}).items():
-        rss_text = ", ".join(f"{v:.1f}" for v in rss_by_pid.values())
-        baseline_rss += f"; {peer_names.get(name, name)}'s: {rss_text}"
-    growth = ", ".join(f"{v:+.1f}" for v in mem["growth_mib"].values())
+    names = _server_names(results)
     lines = [
         "## Other targets",
         "",
@@ -381,24 +464,24 @@ def _other_targets(results: dict, summary: dict) -> list[str]:
         f"| `create_app()` in a fresh process, imports included (median of "
         f"{len(startup['samples_s'])}) | {startup['median_s']:.2f} s | "
         f"≤ {startup['target_s']:g} s | {_verdict(startup['median_s'] <= startup['target_s'])} |",
-        f"| RSS of each app worker after each pass (MiB; baseline's: {baseline_rss}) "
-        f"| {rss} | ≤ {MEMORY_LIMIT_MIB} MiB | {_verdict(mem['within_limit'])} |",
-        f"| RSS growth from the first pass to the last (MiB) | {growth}"
-        f"{' (a worker was replaced)' if mem['workers_replaced'] else ''} "
-        f"| none (≤ {GROWTH_TOLERANCE_MIB:g}) | {_verdict(mem['no_growth'])} |",
     ]
-    order_runs = results["main"]["scenarios"].get("order", {}).get("runs", [])
-    for run in order_runs:
-        check = run["stock_invariant"]
-        lines.append(
-            f"| POST /orders pass {run['pass']}: stock | {check['stock_taken']:,} units taken "
-            f"from stock, {check['units_sold']:,} in new order lines; "
-            f"{check['orders_answered_201']:,} orders answered 201, "
-            f"{check['orders_in_database']:,} in the database (wrk abandons at most "
-            f"{check['abandoned_at_most']} in flight) | sold + remaining = initial "
-            f"| {_verdict(check['holds'])} |"
+    others = [("baseline", mem["baseline"]), *mem["peers"].items()]
+    other_rss = "; ".join(
+        f"{names.get(n, n)}: {', '.join(f'{v:.1f}' for v in rss.values())}" for n, rss in others
+    )
+    for key, variant in mem["variants"].items():
+        rss = " / ".join(
+            ", ".join(f"{v:.1f}" for v in sample.values()) for sample in variant["rounds"]
         )
-    return lines
+        growth = ", ".join(f"{v:+.1f}" for v in variant["growth_mib"].values())
+        lines += [
+            f"| RSS of each worker of the {names[key]} after each round (MiB; {other_rss}) "
+            f"| {rss} | ≤ {MEMORY_LIMIT_MIB} MiB | {_verdict(variant['within_limit'])} |",
+            f"| its growth from the first round to the last (MiB) | {growth}"
+            f"{' (a worker was replaced)' if variant['workers_replaced'] else ''} "
+            f"| none (≤ {GROWTH_TOLERANCE_MIB:g}) | {_verdict(variant['no_growth'])} |",
+        ]
+    return [*lines, ""]
 
 
 def _scaling_table(results: dict) -> list[str]:
@@ -406,12 +489,13 @@ def _scaling_table(results: dict) -> list[str]:
     sizes = sorted(results["scaling"], key=int)
     if len(sizes) < 2 or not curves:
         return []
-    labels = {s["name"]: s["label"] for s in results["scenarios"]}
+    labels = {s["name"]: _label(s) for s in results["scenarios"]}
     flats = {s["name"]: s["flat"] for s in results["scenarios"]}
     lines = [
         "## Scaling with catalog size",
         "",
-        "Ratio to the baseline (req/s) at each seed size; orders are a tenth of the "
+        "Ratio to the baseline (req/s) at each seed size, "
+        f"{next(iter(results['settings']['variants'].values()))}; orders are a tenth of the "
         f"products. The last columns compare the largest seed with the smallest ({FLAT_NOTE}): "
         "flat cost is 1.0. The 0.2 floor on the list is what counting `total` may cost: "
         "at most 5× slower at a million rows.",
@@ -434,7 +518,7 @@ def _scaling_table(results: dict) -> list[str]:
             f"| {labels[name]} | {' | '.join(cells)} | {flatness} | {floor} "
             f"| {_verdict(curve['met'])} |"
         )
-    return lines
+    return [*lines, ""]
 
 
 # --- the chart --------------------------------------------------------------------
@@ -448,107 +532,72 @@ def _rows(count: float, _position=None) -> str:
     return f"{count:g}"
 
 
-PEER_MARKERS = ("D", "o", "s", "^")
-
-
-def _peer_marks(bars, results: dict, summary: dict) -> None:
-    """The FastAPI peers' ratios as hollow marks on the rows of the scenarios they answer.
-
-    Drawn along the bar's lower edge, clear of the ratio printed beside it.
-    """
-    names = results["settings"].get("peers") or {}
-    for (name, title), marker in zip(names.items(), PEER_MARKERS, strict=False):
-        points = [
-            (entry["peers"][name]["ratio"], position + 0.3)
-            for position, scenario in enumerate(results["scenarios"])
-            if (entry := summary[scenario["name"]]).get("peers", {}).get(name, {}).get("available")
-        ]
-        if points:
-            xs, ys = zip(*points, strict=True)
-            bars.scatter(
-                xs,
-                ys,
-                s=28,
-                marker=marker,
-                facecolors="none",
-                edgecolors="black",
-                zorder=3,
-                label=title,
-            )
-    if names:
-        bars.legend(fontsize=8, loc="lower right")
+COLOURS = ("#1565c0", "#90caf9", "#ef6c00", "#ffcc80")
 
 
 def chart(results: dict, path: Path) -> None:
-    """Two panels: each scenario's ratio against its target, and the scaling curves."""
-    # Recomputed, not read: a re-render applies the current rules.
+    """Each scenario's median ratio on every server, with its target; and the scaling curves."""
     summary = summarize(results)
-    scenarios = results["scenarios"]
+    scenarios = [s for s in results["scenarios"] if summary[s["name"]]["available"]]
+    names = _server_names(results)
     curves = {name: c for name, c in scaling(results).items() if c["points"]}
-    figure, (bars, lines) = plt.subplots(
-        1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [3, 2]}
-    )
-    colours = {True: "#2e7d32", False: "#c62828", None: "#78909c"}
-    ratios = [summary[s["name"]].get("ratio", 0) for s in scenarios]
-    positions = range(len(scenarios))
-    bars.barh(positions, ratios, color=[colours[summary[s["name"]].get("met")] for s in scenarios])
-    for position, scenario in zip(positions, scenarios, strict=True):
-        entry = summary[scenario["name"]]
-        note = _ratio(entry["ratio"]) if entry["available"] else "not available"
-        bars.text(entry.get("ratio", 0) + 0.01, position, note, va="center", fontsize=9)
-        if scenario["target"] is None or not entry["available"]:
-            continue
-        reference = summary.get(scenario["relative_to"]) if scenario["relative_to"] else None
-        if reference is not None and not reference["available"]:
-            continue
-        target = scenario["target"] * (reference["ratio"] if reference else 1)
-        bars.plot([target, target], [position - 0.4, position + 0.4], color="black", lw=2)
-    _peer_marks(bars, results, summary)
-    bars.set_yticks(list(positions), [s["label"] for s in scenarios], fontsize=9)
+    panels = 2 if curves else 1
+    figure, axes = plt.subplots(1, panels, figsize=(14 if curves else 10, 6), squeeze=False)
+    bars = axes[0][0]
+    height = 0.8 / max(1, len(names))
+    for number, (key, title) in enumerate(names.items()):
+        ys, xs = [], []
+        for position, scenario in enumerate(scenarios):
+            figures = summary[scenario["name"]]["servers"].get(key)
+            if figures and figures["available"]:
+                ys.append(position - 0.4 + height * (number + 0.5))
+                xs.append(figures["ratio"]["median"])
+        bars.barh(ys, xs, height=height, color=COLOURS[number % len(COLOURS)], label=title)
+    for position, scenario in enumerate(scenarios):
+        if scenario["target"] is not None and not scenario["relative_to"]:
+            target = scenario["target"]
+            bars.plot([target, target], [position - 0.45, position + 0.45], color="black", lw=2)
+    bars.set_yticks(list(range(len(scenarios))), [s["label"] for s in scenarios], fontsize=8)
     bars.invert_yaxis()
     bars.axvline(1.0, color="#90a4ae", ls="--", lw=1)
-    bars.set_xlabel("req/s relative to the bare-Flask baseline (black mark: target)")
-    bars.set_title("Throughput vs baseline (green: target met, red: missed)")
-    peer_ratios = [
-        figures["ratio"]
-        for entry in summary.values()
-        for figures in entry.get("peers", {}).values()
-        if figures["available"]
-    ]
-    bars.set_xlim(0, max([1.1, *(r + 0.15 for r in ratios + peer_ratios)]))
-    labels = {s["name"]: s["label"] for s in scenarios}
-    sizes = sorted({p["products"] for c in curves.values() for p in c["points"]})
-    for name, curve in curves.items():
-        xs = [p["products"] for p in curve["points"]]
-        ys = [p["ratio"] for p in curve["points"]]
-        lines.plot(xs, ys, marker="o", label=labels[name])
-    lines.set_xscale("log")
-    lines.set_yscale("log")
-    lines.set_xticks(sizes, [_rows(size) for size in sizes])
-    lines.xaxis.set_minor_formatter(NullFormatter())
-    lines.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    lines.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
-    lines.yaxis.set_minor_formatter(NullFormatter())
-    lines.set_xlabel("products in the catalog")
-    lines.set_ylabel("req/s relative to the baseline (log)")
-    lines.set_title("Scaling: a flat line is a cost independent of size")
-    lines.grid(True, which="both", alpha=0.3)
+    bars.set_xlabel(
+        "req/s relative to the bare-Flask baseline, median of the rounds (black: target)"
+    )
+    bars.legend(fontsize=8, loc="lower right")
     if curves:
+        lines = axes[0][1]
+        labels = {s["name"]: s["label"] for s in results["scenarios"]}
+        sizes = sorted({p["products"] for c in curves.values() for p in c["points"]})
+        for name, curve in curves.items():
+            xs = [p["products"] for p in curve["points"]]
+            lines.plot(xs, [p["ratio"] for p in curve["points"]], marker="o", label=labels[name])
+        lines.set_xscale("log")
+        lines.set_yscale("log")
+        lines.set_xticks(sizes, [_rows(size) for size in sizes])
+        lines.xaxis.set_minor_formatter(NullFormatter())
+        lines.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        lines.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        lines.yaxis.set_minor_formatter(NullFormatter())
+        lines.set_xlabel("products in the catalog")
+        lines.set_ylabel("req/s relative to the baseline (log)")
+        lines.set_title("Scaling: a flat line is a cost independent of size")
+        lines.grid(True, which="both", alpha=0.3)
         lines.legend(fontsize=8)
     s = results["settings"]
     figure.suptitle(
         f"Storefront API, {s['database']}, {s['products']:,} products, "
-        f"{s['connections']} connections, {results['started_at'][:10]}, {results['commit']}"
+        f"{s['connections']} connections, {s['rounds']} rounds, {results['started_at'][:10]}, "
+        f"{results['commit']}"
     )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
-def write(results: dict, docs: Path, source: str = "bench/results/") -> tuple[Path, Path]:
-    """Write ``benchmarks.md`` and ``benchmarks.png`` into ``docs``; return both paths."""
-    docs.mkdir(parents=True, exist_ok=True)
-    page, picture = docs / "benchmarks.md", docs / "benchmarks.png"
+def write(results: dict, page: Path, source: str = "bench/results/") -> tuple[Path, Path]:
+    """Write the Markdown ``page`` and its chart (same name, ``.png``); return both paths."""
+    page.parent.mkdir(parents=True, exist_ok=True)
+    picture = page.with_suffix(".png")
     page.write_text(markdown(results, source))
     chart(results, picture)
     return page, picture
@@ -559,8 +608,10 @@ def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: python -m bench.report bench/results/<timestamp>.json")
     source = Path(sys.argv[1])
+    results = json.loads(source.read_text())
     root = Path(__file__).resolve().parent.parent
-    write(json.loads(source.read_text()), root / "docs", f"bench/results/{source.name}")
+    page = root / "docs" / SETS_DOC[results["settings"]["set"]]
+    write(results, page, f"bench/results/{source.name}")
 
 
 if __name__ == "__main__":

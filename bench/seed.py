@@ -54,6 +54,9 @@ CUSTOMER_EMAIL = "bench-customer-1@example.com"
 # Products 1..ORDER_POOL have a stock no benchmark can exhaust: POST /orders buys them.
 ORDER_POOL = 32
 POOL_STOCK = 1_000_000_000
+# The point read draws its ids at random from this many live products (fewer on
+# a smaller seed), so a response cache is measured over many keys, not one.
+HOT_PRODUCTS = 10_000
 START = datetime(2025, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=365)
 STATUSES = ("pending", "paid", "shipped", "delivered", "cancelled")
@@ -90,6 +93,8 @@ class Fixtures:
     customer_email: str
     password: str
     point_id: int  # a live product in the middle of the table
+    hot_first: int  # the point read's ids: the hot_count live products from hot_first,
+    hot_count: int  # a multiple of 100, on (ids ending in 99 are soft-deleted)
     pool_first: int  # the products POST /orders buys from
     pool_last: int
     deep_page: int  # the page of 50 that starts at 99 % of the catalog
@@ -105,11 +110,19 @@ def fixtures(size: Size) -> Fixtures:
     point = max(1, size.products // 2)
     while is_deleted(point):
         point -= 1
+    # 99 live ids in every hundred; centred on the middle of the table, past the
+    # order pool, whose stock the order scenario changes.
+    span = -(-HOT_PRODUCTS // 99) * 100
+    hot_first = max(100, (size.products - span) // 200 * 100)
+    last = min(size.products, hot_first + span - 1)
+    live = sum(1 for product_id in range(hot_first, last + 1) if not is_deleted(product_id))
     return Fixtures(
         admin_email=ADMIN_EMAIL,
         customer_email=CUSTOMER_EMAIL,
         password=PASSWORD,
         point_id=point,
+        hot_first=hot_first,
+        hot_count=min(HOT_PRODUCTS, live),
         pool_first=1,
         pool_last=min(ORDER_POOL, size.products),
         deep_page=max(1, size.products * 99 // 100 // 50),

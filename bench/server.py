@@ -33,14 +33,15 @@ _SECRETS = {
     "METRICS_TOKEN": secrets.token_urlsafe(24),
 }
 # Only what a process needs to run; the developer's own APP_ENV, FLASK_DEBUG or
-# REDIS_URL must not leak into a measurement.
-_PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+# REDIS_URL must not leak into a measurement. PYTHONPATH does pass: it is how a
+# package the venv lacks (gevent for `make bench-workers`) can reach the servers.
+_PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH")
 
 
 def production_env(database_url: str, **extra: str) -> dict:
     """The environment of the app in production, with every feature switched on.
 
-    The rate limit stays enabled with a ceiling no run reaches, so the limiter's
+    The rate limits stay enabled with a ceiling no run reaches, so the limiter's
     bookkeeping is measured without its 429s. ``REDIS_URL`` is set empty so that
     a ``.env`` file cannot switch the stores (load_dotenv never overrides).
     """
@@ -52,6 +53,9 @@ def production_env(database_url: str, **extra: str) -> dict:
         REDIS_URL="",
         RATELIMIT_ENABLED="true",
         RATELIMIT_DEFAULT="1000000 per minute",
+        # Each session logs in afresh, and the login limit is counted in the database,
+        # across servers: bench-workers starts one app after another on one database.
+        RATELIMIT_LOGIN="1000000 per minute",
         CORS_ORIGINS="https://shop.example",
         LOG_LEVEL="INFO",
         PYTHONDONTWRITEBYTECODE="1",
@@ -158,10 +162,14 @@ class Gunicorn:
             last = now
 
 
-def app_server(env: dict, log_path: Path) -> Gunicorn:
-    """The Storefront API as production runs it (the Dockerfile's command)."""
+def app_server(env: dict, log_path: Path, name: str = "app") -> Gunicorn:
+    """The Storefront API as production runs it (the Dockerfile's command).
+
+    Everything in ``env`` reaches the workers (``RESPONSE_CACHE``) and
+    gunicorn.conf.py (``GUNICORN_WORKER_CLASS``): the master passes it on.
+    """
     return Gunicorn(
-        name="app",
+        name=name,
         argv=[str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
         env={**env, "WEB_CONCURRENCY": str(WORKERS)},
         cwd=ROOT,

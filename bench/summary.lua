@@ -7,6 +7,15 @@
 -- of JSON members. A global function, not a returned module: wrk leaves what the
 -- main script returns on its Lua stack, which corrupts the summary done() gets.
 
+-- Every thread gets a number, thread_id (1, 2, ...), for seeds and unique keys;
+-- `threads` keeps them all for done() to sum what each counted.
+threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("thread_id", #threads)
+end
+
 function report_json(summary, latency, extra)
   local e = summary.errors
   return string.format(

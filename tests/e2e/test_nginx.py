@@ -128,11 +128,17 @@ class Nginx:
 
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory):
-    """One sync worker, behind a proxy, with a small rate limit."""
+    """One sync worker, behind a proxy, with a small rate limit.
+
+    Sync (the default on SQLite) pinned, so that one slow client is enough to
+    show what nginx is for: with gthread, the default on PostgreSQL, it takes
+    one per thread.
+    """
     scratch = tmp_path_factory.mktemp("behind-nginx")
     with seeded_server(
         scratch,
         workers=1,
+        GUNICORN_WORKER_CLASS="sync",
         BEHIND_PROXY="true",
         RATELIMIT_ENABLED="true",
         RATELIMIT_DEFAULT=f"{LIMIT} per minute",

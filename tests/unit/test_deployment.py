@@ -96,7 +96,10 @@ def load_conf(monkeypatch, tmp_path):
     """Execute gunicorn.conf.py with an environment, as gunicorn does; return its settings."""
 
     def load(**environ) -> dict:
-        for name in ("HOST", "PORT", "WEB_CONCURRENCY", "LOG_LEVEL", "ACCESS_LOG", "APP_ENV"):
+        for name in (
+            *("HOST", "PORT", "WEB_CONCURRENCY", "LOG_LEVEL", "ACCESS_LOG", "APP_ENV"),
+            *("GUNICORN_WORKER_CLASS", "GUNICORN_THREADS", "DATABASE_URL"),
+        ):
             monkeypatch.delenv(name, raising=False)
         # Never let the file create (or point this process at) a shared directory.
         monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
@@ -116,6 +119,30 @@ def test_gunicorn_defaults(load_conf):
     assert conf["graceful_timeout"] == 30
     assert conf["accesslog"] == "-"
     assert conf["loglevel"] == "info"
+    assert (conf["worker_class"], conf["threads"]) == ("sync", 1)  # SQLite: make bench
+
+
+def test_on_postgresql_the_default_is_gthread_with_8_threads(load_conf):
+    conf = load_conf(DATABASE_URL="postgresql://app@db:5432/storefront")  # make bench-workers
+
+    assert (conf["worker_class"], conf["threads"]) == ("gthread", 8)
+
+
+def test_gunicorn_reads_the_worker_class_and_threads(load_conf):
+    conf = load_conf(GUNICORN_WORKER_CLASS="gthread", GUNICORN_THREADS="4")
+    assert (conf["worker_class"], conf["threads"]) == ("gthread", 4)
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gevent"])
+def test_other_classes_get_one_thread_so_gunicorn_runs_the_class_asked_for(load_conf, worker_class):
+    # With threads > 1, gunicorn would run gthread instead of sync.
+    conf = load_conf(GUNICORN_WORKER_CLASS=worker_class, GUNICORN_THREADS="8")
+    settings = Config()
+    for name in ("worker_class", "threads"):
+        settings.set(name, conf[name])
+
+    assert conf["threads"] == 1
+    assert settings.worker_class_str == worker_class
 
 
 def test_gunicorn_reads_host_port_workers_and_log_settings(load_conf):
