@@ -29,7 +29,7 @@ MAX_IMAGE_PIXELS = 40_000_000
 # generation), and how many entries each worker keeps without Redis.
 RESPONSE_CACHE_MAX_KB = 256
 RESPONSE_CACHE_SECONDS = 300
-RESPONSE_CACHE_ENTRIES = 500
+RESPONSE_CACHE_MEMORY_MB = 32
 
 
 class ConfigError(RuntimeError):
@@ -192,8 +192,8 @@ def settings_from_env(environ=None, root: Path | None = None) -> dict:
         "RESPONSE_CACHE_SECONDS": _number(
             environ, "RESPONSE_CACHE_SECONDS", RESPONSE_CACHE_SECONDS, minimum=1
         ),
-        "RESPONSE_CACHE_ENTRIES": _number(
-            environ, "RESPONSE_CACHE_ENTRIES", RESPONSE_CACHE_ENTRIES, minimum=1
+        "RESPONSE_CACHE_MEMORY_MB": _number(
+            environ, "RESPONSE_CACHE_MEMORY_MB", RESPONSE_CACHE_MEMORY_MB, float, minimum=0
         ),
     }
     # Checked here, where every setting is read (and gunicorn's master reads

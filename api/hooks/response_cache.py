@@ -11,8 +11,8 @@ representation headers; never a per-client one (``X-Request-ID``,
 other hooks add afresh to every response, hit or miss.
 
 Where: Flask-Caching's ``RedisCache`` with ``REDIS_URL`` (shared by every
-worker and instance, under ``REDIS_KEY_PREFIX``), else its ``SimpleCache``,
-one per worker, bounded by ``RESPONSE_CACHE_ENTRIES``. Bodies over
+worker and instance, under ``REDIS_KEY_PREFIX``), else an LRU store in each
+worker (``api.hooks.memory_cache``), bounded by ``RESPONSE_CACHE_MEMORY_MB``. Bodies over
 ``RESPONSE_CACHE_MAX_KB`` are served but not stored.
 
 When an entry is current: it carries the generation token
@@ -133,19 +133,17 @@ class ResponseCache:
 
     @staticmethod
     def _backend(config, app: Flask) -> dict:
-        options = {
-            "CACHE_DEFAULT_TIMEOUT": config["RESPONSE_CACHE_SECONDS"],
-            "CACHE_SERIALIZER": BytesSerializer(),
-        }
+        options = {"CACHE_DEFAULT_TIMEOUT": config["RESPONSE_CACHE_SECONDS"]}
         if config["REDIS_URL"] is None:
             return {
                 **options,
-                "CACHE_TYPE": "SimpleCache",
-                "CACHE_THRESHOLD": config["RESPONSE_CACHE_ENTRIES"],
+                "CACHE_TYPE": "api.hooks.memory_cache.LRUMemoryCache",
+                "CACHE_MAX_BYTES": int(config["RESPONSE_CACHE_MEMORY_MB"] * 1024 * 1024),
             }
         return {
             **options,
             "CACHE_TYPE": "RedisCache",
+            "CACHE_SERIALIZER": BytesSerializer(),
             # The app's client (api.auth.connect_redis): short timeouts, one attempt.
             "CACHE_REDIS_HOST": app.extensions["storefront.redis"],
             "CACHE_KEY_PREFIX": config["REDIS_KEY_PREFIX"] + KEY_PREFIX,
