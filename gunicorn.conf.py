@@ -62,9 +62,10 @@ def _database_is_sqlite() -> bool:
 
 # The worker class by measurement (docs/performance.md, "Worker class and async
 # views"). On PostgreSQL, gthread: while a thread waits for a round trip the
-# others go on, so at 2.6 ms per round trip it served about three times what
-# sync did, and as much with the database on loopback; 8 threads did better than
-# 4 there. On SQLite, sync: there is no round trip to overlap, one writer at a
+# others go on, so at 2.5 ms per round trip it served about four times what
+# sync did (8 threads 1.4-1.6 times 4); with the database on the same machine
+# sync is about a quarter faster (GUNICORN_WORKER_CLASS=sync there). On
+# SQLite, sync: there is no round trip to overlap, one writer at a
 # time, and with threads the writers queue in SQLite's busy wait and every
 # request shares the GIL (POST /orders at half the rate, p99 several times
 # worse). gevent gained only on reads with a distant database, and needs a
