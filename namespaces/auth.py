@@ -28,7 +28,13 @@ from models.user import (
     change_password,
     create_user,
 )
-from namespaces.shared import User, email_field, name_field, password_field
+from namespaces.shared import (
+    CURRENT_PASSWORD_GUESSES,
+    User,
+    email_field,
+    name_field,
+    password_field,
+)
 
 ns = Namespace(
     "auth", description="Register, log in, refresh and revoke tokens", path="/api/v1/auth"
@@ -325,7 +331,7 @@ class Logout(Resource):
 
 
 @ns.route("/password")
-@limited_by("RATELIMIT_LOGIN", key=client_key)
+@limited_by("RATELIMIT_LOGIN", key=client_key, budget=CURRENT_PASSWORD_GUESSES)
 class Password(Resource):
     """Change one's own password (limited like login: it checks a password too)."""
 

@@ -27,6 +27,11 @@ from models.user import (
 
 shared = Namespace("shared", description="Models shared by several resources")
 
+# The rate-limit budget of attempts at one's own current password, per user:
+# POST /auth/password and the edits of /users/{id} that need current_password
+# spend it alike (RATELIMIT_LOGIN), or one door would be a way around the other.
+CURRENT_PASSWORD_GUESSES = "api.auth_password"  # noqa: S105 (a counter's name)
+
 ROLES = [role.value for role in Role]
 UserLinks = links(
     shared,

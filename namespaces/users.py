@@ -6,6 +6,7 @@ from flask_restx import fields
 
 from api.auth import auth_required
 from api.errors import BODY_PROBLEMS, problems
+from api.hooks.ratelimit import spend_attempt
 from api.http.conditional import conditional_read, conditional_write, expected_version, tagged
 from api.http.negotiation import XML, produces
 from api.http.pagination import page_model, page_of, page_parser, sort_argument
@@ -29,6 +30,7 @@ from models.user import (
     visible_user,
 )
 from namespaces.shared import (
+    CURRENT_PASSWORD_GUESSES,
     ROLES,
     OrderPage,
     User,
@@ -229,9 +231,11 @@ class UserItem(Resource):
         `current_password` (403 without it or when wrong); a new password, yours or one an admin
         resets, revokes every token of the user issued before it. 404 (admins) when the user is
         unknown or deleted; 409 when another live user has the email. Send the `ETag` you read in
-        `If-Match` to get a 412 rather than overwrite a newer version. Returns the user and its new
-        `ETag`.
+        `If-Match` to get a 412 rather than overwrite a newer version. A body with
+        `current_password` spends the budget of `POST /auth/password` (`RATELIMIT_LOGIN`, per
+        user): 429 once it is spent. Returns the user and its new `ETag`.
         """
+        _spend_password_attempt()
         return tagged(
             replace_user(
                 actor=current_user,
@@ -258,9 +262,11 @@ class UserItem(Resource):
         wrong); a new password, yours or one an admin resets, revokes every token of the user issued
         before it (`POST /auth/password` changes yours and answers fresh tokens). 404 (admins) when
         the user is unknown or deleted; 409 when another live user has the email. Send the `ETag`
-        you read in `If-Match` to get a 412 rather than overwrite a newer version. Returns the user
-        and its new `ETag`; JSON or XML via `Accept`.
+        you read in `If-Match` to get a 412 rather than overwrite a newer version. A body with
+        `current_password` spends the budget of `POST /auth/password` (`RATELIMIT_LOGIN`, per
+        user): 429 once it is spent. Returns the user and its new `ETag`; JSON or XML via `Accept`.
         """
+        _spend_password_attempt()
         return tagged(
             update_user(
                 actor=current_user,
@@ -327,3 +333,13 @@ class UserOrders(Resource):
         """
         visible_user(actor=current_user, user_id=user_id)
         return page_of(order_list_parser, ORDERS.where(viewer=current_user, user_id=user_id))
+
+
+def _spend_password_attempt() -> None:
+    """Count a body's ``current_password`` against the budget of password attempts (429).
+
+    Every attempt counts, right or wrong, as every request to the login and to
+    ``POST /auth/password`` does.
+    """
+    if "current_password" in ns.payload:
+        spend_attempt("RATELIMIT_LOGIN", CURRENT_PASSWORD_GUESSES)

@@ -141,6 +141,15 @@ def limited_by(setting: str, *, key: Callable[[], str] = address_key, budget: st
     return decorate
 
 
+def spend_attempt(setting: str, budget: str) -> None:
+    """Count one attempt of the caller against ``setting`` in ``budget`` (``Limiter.spend``).
+
+    Does nothing with ``RATELIMIT_ENABLED`` off, as the hooks do.
+    """
+    if current_app.config["RATELIMIT_ENABLED"]:
+        current_app.extensions[EXTENSION].spend(setting, budget)
+
+
 def unlimited(resource_class):
     """Class decorator: exempt a resource from every limit (health probes)."""
     resource_class.rate_limit = None
@@ -331,6 +340,8 @@ class Limiter:
         self.default = Rule(parse_limits(config, DEFAULT_LIMIT), client_key, self.windows)
         # Endpoints whose resource declares a limit of its own (``limited_by``).
         self.rules: dict[str, Rule] = {}
+        # Limits spent from inside an operation (``spend``), by setting.
+        self._spending: dict[str, Rule] = {}
         # Windows a caller has spent, to their end: refused without asking the store again.
         self._spent: dict[str, float] = {}
         self._next_sweep = 0.0
@@ -366,11 +377,27 @@ class Limiter:
         """``before_request``: count the request; a 429 problem when a limit is spent."""
         endpoint = request.endpoint
         rule = self.rule_for(endpoint)
+        if rule is not None:
+            self._count(rule, rule.budget or endpoint)
+
+    def spend(self, setting: str, budget: str) -> None:
+        """Count one attempt of the caller (``client_key``) against ``setting`` in ``budget``.
+
+        For an operation under the default limit that sometimes checks a
+        password (``PATCH /users/{id}`` with ``current_password``): that
+        attempt must spend the budget of the doors built for it, or it is a way
+        around them. A 429 problem when the budget is spent.
+        """
+        rule = self._spending.get(setting)
         if rule is None:
-            return
+            rule = Rule(parse_limits(current_app.config, setting), client_key, self.strict_windows)
+            self._spending[setting] = rule
+        self._count(rule, budget)
+
+    def _count(self, rule: Rule, budget: str) -> None:
         # flask-limiter's key layout, so that counters survive the switch:
         # LIMITER/[prefix/]caller/endpoint (or shared budget)/amount/multiples/granularity.
-        caller = (*self._prefix, rule.key(), rule.budget or endpoint)
+        caller = (*self._prefix, rule.key(), budget)
         shown = None
         for limit in rule.limits:
             key = limit.key_for(*caller)

@@ -532,3 +532,24 @@ def test_counting_moves_in_process_while_redis_is_down_and_back_when_it_returns(
     ]
     assert [level for level, _ in events] == ["WARNING", "INFO"]
     assert "unreachable (Connection refused)" in events[0][1]
+
+
+def test_guessing_a_current_password_through_users_spends_the_password_budget(build_app, customer):
+    # PATCH /users/{self} checks current_password: under the generous default
+    # limit alone it was a way around the budget of POST /auth/password.
+    client = build_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="2 per minute").test_client()
+    me = f"/api/v1/users/{customer['id']}"
+    guess = {"email": "new@example.com", "current_password": "not it"}
+    auth = bearer(customer["access"])
+
+    first, second, third = (client.patch(me, json=guess, headers=auth) for _ in range(3))
+
+    assert first.status_code == second.status_code == 403
+    assert_problem(third, 429)
+    assert 0 < int(third.headers["Retry-After"]) <= 60
+    # The same budget as the other door that takes your current password.
+    change = {"current_password": PASSWORD, "new_password": "a new long passphrase"}
+    assert_problem(client.post("/api/v1/auth/password", json=change, headers=auth), 429)
+    assert_problem(client.put(me, json={**guess, "name": "Test User"}, headers=auth), 429)
+    # An edit that asks for no password spends nothing of it.
+    assert client.patch(me, json={"name": "Still Me"}, headers=auth).status_code == 200
