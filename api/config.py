@@ -26,7 +26,7 @@ PAGE_COUNT_CACHE_SECONDS = 10
 MAX_IMAGE_PIXELS = 40_000_000
 # The response cache (api/hooks/response_cache.py): the largest body it stores,
 # how long an entry may live at most (a backstop: invalidation is by
-# generation), and how many entries each worker keeps without Redis.
+# generation), and the memory each worker gives it without Redis.
 RESPONSE_CACHE_MAX_KB = 256
 RESPONSE_CACHE_SECONDS = 300
 RESPONSE_CACHE_MEMORY_MB = 32

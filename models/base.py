@@ -23,6 +23,7 @@ from sqlalchemy import (
     text,
     tuple_,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
@@ -55,6 +56,18 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+_UPSERT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def upsert_insert(connection, table):
+    """The dialect's ``insert(table)``, which has ``on_conflict_do_update``.
+
+    SQLite and PostgreSQL spell ``ON CONFLICT`` alike, but SQLAlchemy builds it
+    from each dialect's own ``insert``.
+    """
+    return _UPSERT_INSERTS[connection.dialect.name](table)
 
 
 def utcnow() -> datetime:

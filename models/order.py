@@ -25,7 +25,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
 from models.base import (
@@ -36,6 +35,7 @@ from models.base import (
     check_version,
     db,
     transaction,
+    upsert_insert,
     utcnow,
 )
 from models.errors import ConflictError, ForbiddenError, NotFoundError
@@ -297,7 +297,7 @@ def _claim_key(connection, user_id: int, key: str, print_: str) -> int | None:
     any stock.
     """
     now = utcnow()
-    claim = _upsert(connection)(_keys).values(
+    claim = upsert_insert(connection, _keys).values(
         user_id=user_id, key=key, fingerprint=print_, created_at=now
     )
     claim = claim.on_conflict_do_update(
@@ -311,11 +311,6 @@ def _claim_key(connection, user_id: int, key: str, print_: str) -> int | None:
         where=_keys.c.created_at < now - IDEMPOTENCY_TTL,
     ).returning(_keys.c.id)
     return connection.execute(claim).scalar_one_or_none()
-
-
-def _upsert(connection):
-    """The dialect's ``insert`` with ``ON CONFLICT`` (SQLite and PostgreSQL spell it alike)."""
-    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
 
 
 def _replay(connection, user: User, key: str, print_: str) -> Placement:

@@ -8,13 +8,11 @@ alike.
 """
 
 from sqlalchemy import Float, Integer, String, case, delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import db
+from models.base import db, upsert_insert
 
 KEY_MAX_LENGTH = 255
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 class RateLimitWindow(db.Model):
@@ -36,7 +34,7 @@ def count_hit(connection, *, key: str, seconds: int, now: float) -> tuple[int, f
     or before starts again at one hit.
     """
     table = RateLimitWindow.__table__
-    insert = _INSERTS[connection.dialect.name](table).values(key=key, hits=1, ends_at=now + seconds)
+    insert = upsert_insert(connection, table).values(key=key, hits=1, ends_at=now + seconds)
     ended = table.c.ends_at <= now
     upsert = insert.on_conflict_do_update(
         index_elements=[table.c.key],

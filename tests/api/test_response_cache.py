@@ -182,6 +182,23 @@ def test_a_body_over_the_size_cap_is_served_but_not_stored(build_app, make_produ
     assert queries >= 1
 
 
+def test_a_worker_keeps_what_fits_in_its_memory_and_drops_the_least_recently_used(
+    build_app, make_product
+):
+    application = build_app(RESPONSE_CACHE_MEMORY_MB=2.5 / 1024)  # 2.5 KB
+    client = application.test_client()
+    first_id, second_id, third_id = (make_product(description="x" * 600) for _ in range(3))
+    with statement_counter(application) as counter:
+        for product_id in (first_id, second_id, first_id, third_id):  # the third drops the second
+            response, _ = product_queries(counter, client, item(product_id))
+            assert response.status_code == 200
+        hits = [product_queries(counter, client, item(n))[1] == 0 for n in (first_id, third_id)]
+        _, second_queries = product_queries(counter, client, item(second_id))
+
+    assert hits == [True, True]
+    assert second_queries >= 1
+
+
 def test_response_cache_off_means_every_read_asks_the_database(build_app, make_product):
     application = build_app(RESPONSE_CACHE=False)
     client = application.test_client()
