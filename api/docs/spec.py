@@ -16,6 +16,8 @@ from pathlib import Path
 from flask import Response, current_app, request
 from werkzeug.exceptions import NotFound
 
+from api.hooks.compression import keep_compressed_copies
+
 SPEC_FILE = "swagger.json"
 OPENAPI3_FILE = "openapi.json"
 _lock = threading.Lock()
@@ -196,6 +198,8 @@ def _serve(body: bytes, etag: str) -> Response:
         response = Response(body, mimetype="application/json")
     response.set_etag(etag)
     response.headers["Cache-Control"] = "no-cache"
+    # Browsers ask for it gzipped on every load of /docs: compress it once.
+    keep_compressed_copies(etag)
     return response
 
 

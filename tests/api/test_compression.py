@@ -8,6 +8,9 @@ import gzip
 
 import brotli
 from flask.testing import FlaskClient
+from flask_compress import flask_compress
+
+DOCUMENTS = ("/api/v1/swagger.json", "/api/v1/openapi.json")
 
 
 def test_large_responses_are_compressed_for_clients_that_accept_it(client):
@@ -75,3 +78,38 @@ def test_a_compressed_copy_revalidates_and_is_edited_with_its_own_etag(
     assert revalidated.status_code == 304
     assert edited.status_code == 200
     assert stale.status_code == 412
+
+
+def test_the_documents_are_compressed_once_per_coding_not_per_request(
+    app, client, make_product, monkeypatch
+):
+    # Swagger UI and SDK generators fetch the spec gzipped on every load; its
+    # bytes change only on deploy, so compressing it again (milliseconds for
+    # 200 KB) is waste. Responses built per request are compressed each time.
+    calls = []
+    compress = flask_compress._compress_data
+
+    def counting(app, data, algorithm):
+        calls.append((len(data), algorithm))
+        return compress(app, data, algorithm)
+
+    monkeypatch.setattr(flask_compress, "_compress_data", counting)
+    plain = {path: client.get(path).get_data() for path in DOCUMENTS}
+
+    for round_number in range(3):
+        for path in DOCUMENTS:
+            for coding, decompress in (("gzip", gzip.decompress), ("br", brotli.decompress)):
+                response = client.get(path, headers={"Accept-Encoding": coding})
+                assert response.headers["Content-Encoding"] == coding
+                assert decompress(response.get_data()) == plain[path]
+        if round_number == 0:
+            # The first round compressed what this app had not compressed yet.
+            assert len(calls) <= len(DOCUMENTS) * 2
+            calls.clear()
+    assert calls == []
+
+    path = f"/api/v1/products/{make_product(description='A long story. ' * 200)}"
+    browser = FlaskClient(app)
+    for _ in range(2):
+        assert browser.get(path, headers={"Accept-Encoding": "gzip"}).status_code == 200
+    assert len(calls) == 2
