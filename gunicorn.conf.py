@@ -26,10 +26,12 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 
-from gunicorn import glogging
+from gunicorn import glogging, util
 
 
 def _cpus() -> int:
@@ -161,6 +163,53 @@ def on_exit(server):
     directory = _own_metrics_dir()
     if directory is not None:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+# What gunicorn answers itself, before the app sees the request (a request line
+# over limit_request_line, more header fields than limit_request_fields, bytes
+# that are not HTTP): the problem+json the app and deploy/nginx.conf answer,
+# not gunicorn's HTML page. gunicorn has no setting for that page; its workers
+# write it with util.write_error, replaced here (the workers fork from this
+# process, and tests/e2e/test_live_server.py checks what they send). The
+# request could not be read, so there is no path for "instance"; the detail is
+# ours, since gunicorn's message quotes what the client sent.
+_REFUSAL_DETAILS = {
+    400: "The request is malformed",
+    414: "The request line is longer than this server accepts",
+    431: "The request has more header fields, or a longer one, than this server accepts",
+}
+
+
+def _write_problem(sock, status_int, reason, mesg):
+    """Send gunicorn's own refusal as a problem, with a request id of its own."""
+    try:
+        phrase = HTTPStatus(status_int).phrase
+    except ValueError:  # not a status Python knows: gunicorn's phrase
+        phrase = reason
+    request_id = uuid.uuid4().hex
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": phrase,
+            "status": status_int,
+            "detail": _REFUSAL_DETAILS.get(status_int, phrase),
+            "instance": "",
+            "request_id": request_id,
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {phrase}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/problem+json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"X-Request-ID: {request_id}\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        "\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+util.write_error = _write_problem
 
 
 # The same line shape as api.hooks.observability.JsonFormatter, written again on

@@ -116,7 +116,7 @@ def register_api(app: Flask) -> None:
     api = StorefrontApi(
         blueprint,
         title="Storefront API",
-        version="1.2.0",
+        version="1.3.0",
         description=DESCRIPTION,
         # /docs is api.docs.pages' own page, on the OpenAPI 3 document.
         doc=False,

@@ -65,6 +65,8 @@ email or a role.
 `detail`, `instance`, `request_id`, and `errors` (per field) on validation
 failures: 400 for a body of the wrong shape (or nested more than 32 levels deep),
 422 for a value out of bounds, 413 for a body over the size limit however it is sent.
+A request line over 4 KB (414) or more than 100 header fields (431) are refused by
+the server before the API reads the request: problems too, with an empty `instance`.
 
 **Collections** are paged with `page` and `per_page` (at most 100); the envelope
 carries `total`, `pages` and `_links`, mirrored in the `Link` header. Products and

@@ -1,5 +1,6 @@
 """A live gunicorn serving the app, and a small HTTP client whose responses are contract-checked."""
 
+import http.client
 import json
 import os
 import socket
@@ -140,6 +141,15 @@ class LiveServer:
             response = LiveResponse(error.code, error.headers, error.read())
         self.contract.check(method, path.split("?", 1)[0], response)
         return response
+
+
+def raw_request(port: int, request: bytes) -> tuple[int, Message, bytes]:
+    """Send ``request`` as bytes (what http.client would refuse to send); parse the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, response.msg, response.read()
 
 
 def server_env(database_url: str, **extra: str) -> dict:

@@ -2,10 +2,12 @@
 
 import http.client
 import json
+import re
+from http import HTTPStatus
 
 import pytest
 
-from tests.e2e.live import LiveResponse, seeded_server
+from tests.e2e.live import LiveResponse, raw_request, seeded_server
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +149,49 @@ def test_a_chunked_body_within_the_limit_is_read_whole(server):
 
     assert response.status_code == 201, response.body[:300]
     assert json.loads(response.body)["sku"] == "CHUNKED-2"
+
+
+# --- what gunicorn refuses before the app sees the request ------------------------------
+
+PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "request_id"}
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        # A request line over gunicorn's limit_request_line (4094 bytes).
+        (b"GET /api/v1/products?q=" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        # More header fields than limit_request_fields (100).
+        (
+            b"GET /api/v1/products HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-Field-%d: 1\r\n" % n for n in range(120))
+            + b"\r\n",
+            431,
+        ),
+        # Not HTTP at all.
+        (b"HELLO\r\n\r\n", 400),
+        # A Content-Length that is not a number.
+        (
+            b"POST /api/v1/products HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n",
+            400,
+        ),
+    ],
+    ids=["long-request-line", "too-many-headers", "not-http", "bad-content-length"],
+)
+def test_what_gunicorn_refuses_is_a_problem_too(server, request_bytes, status):
+    # Without nginx in front (make run, or gunicorn alone), gunicorn answers
+    # these itself, before the app sees them: still problem+json, never HTML.
+    answered, headers, body = raw_request(server.port, request_bytes)
+
+    assert answered == status, body[:300]
+    assert headers.get_content_type() == "application/problem+json"
+    problem = json.loads(body)
+    assert set(problem) == PROBLEM_FIELDS
+    assert problem["type"] == "about:blank"
+    assert problem["status"] == status
+    assert problem["title"] == HTTPStatus(status).phrase
+    assert problem["detail"]
+    assert problem["instance"] == ""  # gunicorn could not read the request: no path
+    assert re.fullmatch(r"[0-9a-f]{32}", problem["request_id"])
+    assert headers["X-Request-ID"] == problem["request_id"]
+    assert int(headers["Content-Length"]) == len(body)

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.contract import Contract
-from tests.e2e.live import LiveResponse, free_port, seeded_server
+from tests.e2e.live import LiveResponse, free_port, raw_request, seeded_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "deploy" / "nginx.conf"
@@ -165,15 +165,6 @@ def send(port, method, path, *, source="127.0.0.1", headers=None, timeout=10) ->
         return LiveResponse(raw.status, raw.msg, raw.read())
     finally:
         connection.close()
-
-
-def raw_request(port: int, request: bytes) -> tuple[int, Message, bytes]:
-    """Send ``request`` as bytes (what http.client would refuse to send); parse the answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request)
-        response = http.client.HTTPResponse(sock)
-        response.begin()
-        return response.status, response.msg, response.read()
 
 
 @pytest.fixture(scope="module")
