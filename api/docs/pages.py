@@ -29,7 +29,6 @@ from flask import (
     Blueprint,
     Response,
     current_app,
-    make_response,
     redirect,
     render_template_string,
     request,
@@ -151,20 +150,27 @@ def _installed(key: str) -> Path:
     return path
 
 
+def _docs_page(template: str, policy: str, **urls):
+    """A documentation page on the OpenAPI 3 document, under its own ``policy``."""
+    page = render_template_string(
+        template,
+        title=current_app.extensions["storefront.api"].title,
+        spec_url=url_for("openapi3"),
+        **urls,
+    )
+    return page, {CSP: policy}
+
+
 @blueprint.get("/docs")
 def swagger_ui():
     """Swagger UI on the OpenAPI 3 document, with the policy that allows exactly its assets."""
     _installed(SWAGGER_UI_KEY)
-    page = render_template_string(
+    return _docs_page(
         SWAGGER_UI_PAGE,
-        title=current_app.extensions["storefront.api"].title,
-        spec_url=url_for("openapi3"),
+        DOCS_POLICY,
         asset=lambda name: url_for("docs_pages.swagger_ui_asset", filename=name),
         own=lambda name: url_for("docs_pages.static", filename=name),
     )
-    response = make_response(page)
-    response.headers[CSP] = DOCS_POLICY
-    return response
 
 
 @blueprint.get("/docs/")
@@ -183,13 +189,7 @@ def swagger_ui_asset(filename: str):
 def redoc_page():
     """The Redoc page; it loads the OpenAPI 3 document and the bundle below."""
     _installed(BUNDLE_KEY)
-    page = render_template_string(
-        REDOC_PAGE,
-        title=current_app.extensions["storefront.api"].title,
-        spec_url=url_for("openapi3"),
-        script_url=url_for("docs_pages.redoc_script"),
-    )
-    return page, {CSP: REDOC_POLICY}
+    return _docs_page(REDOC_PAGE, REDOC_POLICY, script_url=url_for("docs_pages.redoc_script"))
 
 
 @blueprint.get("/redoc/redoc.standalone.js")
