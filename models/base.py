@@ -43,6 +43,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# The detail of a 409 for two writes to one row at the same moment, neither
+# naming the version it edited: the loser's transaction found the row changed.
+CHANGED_MEANWHILE = "The object was changed by another request; reload it and retry"
+
 
 # Ids are 64-bit on PostgreSQL (the API promises ids up to 2**63 - 1); SQLite
 # needs plain INTEGER for a primary key to alias its 64-bit rowid.
@@ -166,9 +170,7 @@ def transaction(
             entity, obj = guarded
             raise PreconditionFailedError(entity, obj.id, _current_version(obj)) from error
         # No precondition was stated, so none failed: two writes conflicted.
-        raise ConflictError(
-            "The object was changed by another request; reload it and retry"
-        ) from error
+        raise ConflictError(CHANGED_MEANWHILE) from error
     except BaseException:
         db.session.rollback()
         raise

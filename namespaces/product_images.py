@@ -17,9 +17,10 @@ from api.restx.examples import NO_SUCH_ID, path_example
 from api.restx.fields import id_param, id_route
 from api.restx.parsers import make_parser, parse_form
 from api.uploads import image_store
+from models.base import CHANGED_MEANWHILE
 from models.image_checks import MEDIA_TYPES
 from models.images import product_image, remove_product_image, set_product_image
-from namespaces.products import DEMO_MUG_ID, Product, ns
+from namespaces.products import CONCURRENT_WRITE, DEMO_MUG_ID, Product, ns
 
 # Multipart framing around the file; the file itself is checked exactly.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -81,10 +82,12 @@ class ProductImage(Resource):
         ns,
         400,
         404,
+        409,
         413,
         415,
         422,
         429,
+        d409=CONCURRENT_WRITE,
         d400="No image file in the multipart body, or a form field other than image "
         "(the problem names each one)",
         d413="The image is over MAX_UPLOAD_MB, or has more than MAX_IMAGE_PIXELS pixels",
@@ -92,6 +95,7 @@ class ProductImage(Resource):
         d422="The file starts like a PNG, JPEG or WebP image but does not decode as one",
         examples={
             400: {"detail": "Invalid query parameter", "errors": {"image": ["is required"]}},
+            409: CHANGED_MEANWHILE,
             413: "The image is larger than 5242880 bytes",
             415: "The file must be a PNG, JPEG or WebP image (checked by its content)",
             422: {
@@ -114,7 +118,8 @@ class ProductImage(Resource):
         Over MAX_UPLOAD_MB (5 MB), or more than MAX_IMAGE_PIXELS (40 megapixels)
         once decoded, is a 413. Files are stored by content hash, written whole
         or not at all. Answers the product, whose _links.image then points at the
-        picture; If-Match guards it (412).
+        picture; If-Match guards it (412). 409 when another request changed the
+        product at the same moment: read it again and retry.
         """
         store = image_store()
         if request.mimetype != "multipart/form-data":
@@ -136,9 +141,11 @@ class ProductImage(Resource):
     @problems(
         ns,
         404,
+        409,
         429,
         d404="No such product, or it has no image",
-        examples={404: "Product {product_id} does not exist"},
+        d409=CONCURRENT_WRITE,
+        examples={404: "Product {product_id} does not exist", 409: CHANGED_MEANWHILE},
     )
     @conditional_write(ns)
     @ns.response(204, "Removed")
@@ -147,7 +154,8 @@ class ProductImage(Resource):
 
         The product stays; its _links.image disappears and GET on the image
         answers 404. The file is deleted once no live product uses it. 404 when the
-        product has no image; a stale If-Match is a 412.
+        product has no image; a stale If-Match is a 412; 409 when another request
+        changed the product at the same moment (retry: it may then be a 404).
         """
         remove_product_image(
             product_id=product_id, store=image_store(), expected_version=expected_version()

@@ -16,6 +16,7 @@ from api.restx.fields import Timestamp, id_param, id_route, links, text
 from api.restx.parsers import boolean, bounded_int, bounded_text
 from api.restx.serialize import Namespace
 from api.uploads import image_store
+from models.base import CHANGED_MEANWHILE
 from models.product import (
     DESCRIPTION_MAX_LENGTH,
     MAX_PRICE_CENTS,
@@ -131,6 +132,8 @@ DEMO_MUG_REPLACED = {
 }
 # The domain's words for a taken SKU (models/product.py).
 SKU_TAKEN = "A product with SKU {sku} already exists"
+# A write that met another one to the same product (models.base.CHANGED_MEANWHILE).
+CONCURRENT_WRITE = "Another request changed the product at the same moment; reload it and retry"
 
 list_parser = page_parser(cursor=True)
 list_parser.add_argument(
@@ -238,7 +241,8 @@ class ProductItem(Resource):
         404,
         409,
         429,
-        d409="Another live product has this SKU",
+        d409="Another live product has this SKU, or another request changed the product at the "
+        "same moment (reload it and retry)",
         examples={409: SKU_TAKEN.format(sku="TEE-001")},
     )
     @conditional_write(ns)
@@ -269,7 +273,8 @@ class ProductItem(Resource):
         404,
         409,
         429,
-        d409="Another live product has this SKU",
+        d409="Another live product has this SKU, or another request changed the product at the "
+        "same moment (reload it and retry)",
         examples={409: SKU_TAKEN.format(sku="TEE-001")},
     )
     @conditional_write(ns)
@@ -290,7 +295,7 @@ class ProductItem(Resource):
     @ns.doc(id="deleteProduct")
     @path_example(ns, product_id=NO_SUCH_ID)
     @auth_required(ns, admin=True)
-    @problems(ns, 404, 429)
+    @problems(ns, 404, 409, 429, d409=CONCURRENT_WRITE, examples={409: CHANGED_MEANWHILE})
     @conditional_write(ns)
     @ns.response(204, "Deleted: the product answers 404 from now on")
     def delete(self, product_id):
@@ -299,7 +304,8 @@ class ProductItem(Resource):
         Admin only. Afterwards the product answers 404, leaves listings, can no longer be ordered,
         and its SKU is free for a new product; orders already placed keep their lines. Deleting it
         again is a 404. `If-Match` with the `ETag` you read makes it a 412 if the product changed
-        since. Answers 204 with no body.
+        since; without it, a 409 when another request changed it at the same moment (retry).
+        Answers 204 with no body.
         """
         delete_product(
             product_id=product_id, images=image_store(), expected_version=expected_version()
