@@ -227,8 +227,11 @@ REMOVALS = {
 def test_two_admins_stepping_down_at_once_leave_one_admin(app, admin, new_user, stored, removal):
     admins = [admin.id, new_user(role=Role.ADMIN).id]
     # Each request commits only once both have checked: the interleaving that
-    # two concurrent requests can always produce.
-    both_checked = threading.Barrier(len(admins), timeout=5)
+    # two concurrent requests can always produce. With the fix the second one
+    # blocks before it checks (SQLite's write lock, PostgreSQL's row lock), so
+    # the first gives up waiting after the barrier's timeout; that must be well
+    # under SQLite's busy_timeout (5 s), or the blocked one may give up first.
+    both_checked = threading.Barrier(len(admins), timeout=2)
     outcomes = {}
 
     def step_down(user_id):
