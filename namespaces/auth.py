@@ -21,6 +21,7 @@ from api.restx.examples import request_example
 from api.restx.fields import text
 from api.restx.serialize import Namespace, marshal
 from models import InvalidCredentialsError
+from models.base import CHANGED_MEANWHILE
 from models.user import (
     EMAIL_MAX_LENGTH,
     PASSWORD_MAX_LENGTH,
@@ -342,7 +343,16 @@ class Password(Resource):
     @request_example(
         ns, {"current_password": "not the current one", "new_password": "a new long passphrase"}
     )
-    @problems(ns, *BODY_PROBLEMS, 403, 429, d403="current_password is not your current password")
+    @problems(
+        ns,
+        *BODY_PROBLEMS,
+        403,
+        409,
+        429,
+        d403="current_password is not your current password",
+        d409="Another change of this account's password was made at the same moment and won",
+        examples={409: CHANGED_MEANWHILE},
+    )
     @ns.marshal_with(TokenPair, description="Changed: fresh tokens of a new session")
     def post(self):
         """Change your password: every earlier token stops working; answers fresh tokens.
@@ -351,6 +361,7 @@ class Password(Resource):
         token of yours issued before, in every session and on every device, is a 401 from now on;
         the answer is a new access and refresh token, as from `POST /auth/login`, so this client
         stays logged in. Sent with `Cache-Control: no-store`. Rate-limited as strictly as login,
-        per user (429 with `Retry-After`), against guessing the current password.
+        per user (429 with `Retry-After`), against guessing the current password. Two changes at
+        the same moment: one wins, the other is a 409 (or a 401, its token revoked by the first).
         """
         return _token_pair(change_password(user=current_user, **ns.payload))

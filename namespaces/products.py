@@ -134,6 +134,7 @@ DEMO_MUG_REPLACED = {
 SKU_TAKEN = "A product with SKU {sku} already exists"
 # A write that met another one to the same product (models.base.CHANGED_MEANWHILE).
 CONCURRENT_WRITE = "Another request changed the product at the same moment; reload it and retry"
+SKU_TAKEN_OR_CONCURRENT = f"Another live product has this SKU, or: {CONCURRENT_WRITE}"
 
 list_parser = page_parser(cursor=True)
 list_parser.add_argument(
@@ -241,8 +242,7 @@ class ProductItem(Resource):
         404,
         409,
         429,
-        d409="Another live product has this SKU, or another request changed the product at the "
-        "same moment (reload it and retry)",
+        d409=SKU_TAKEN_OR_CONCURRENT,
         examples={409: SKU_TAKEN.format(sku="TEE-001")},
     )
     @conditional_write(ns)
@@ -273,8 +273,7 @@ class ProductItem(Resource):
         404,
         409,
         429,
-        d409="Another live product has this SKU, or another request changed the product at the "
-        "same moment (reload it and retry)",
+        d409=SKU_TAKEN_OR_CONCURRENT,
         examples={409: SKU_TAKEN.format(sku="TEE-001")},
     )
     @conditional_write(ns)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from models.images import LOCK_NAME
-from tests.e2e.live import seeded_server
+from tests.e2e.live import race, seeded_server
 from tests.images import MULTIPART, multipart, picture
 
 TRIALS = 40
@@ -126,18 +126,6 @@ def test_a_shared_file_survives_whatever_the_other_product_does(server, admin, u
         assert stored_names(uploads) & made == in_use, f"trial {trial}"
 
     assert lost == [], f"B's image was lost in trials {lost} of {TRIALS}"
-
-
-def race(*calls) -> list[int]:
-    """Run ``calls`` at once, released by one barrier; their statuses, in order."""
-    start = threading.Barrier(len(calls))
-
-    def released(call):
-        start.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return [future.result() for future in [pool.submit(released, call) for call in calls]]
 
 
 # Two admins doing the same thing to one product at the same moment.

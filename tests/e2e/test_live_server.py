@@ -7,7 +7,7 @@ from http import HTTPStatus
 
 import pytest
 
-from tests.e2e.live import LiveResponse, raw_request, seeded_server
+from tests.e2e.live import LiveResponse, race, raw_request, seeded_server
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,32 @@ def test_a_chunked_body_within_the_limit_is_read_whole(server):
 
     assert response.status_code == 201, response.body[:300]
     assert json.loads(response.body)["sku"] == "CHUNKED-2"
+
+
+def test_two_password_changes_at_once_answer_only_documented_statuses(server):
+    # Both check the same current password, then both write the user: one wins
+    # (200); the other finds the row changed (409) or its token revoked (401).
+    # Each answer is contract-checked (LiveServer.request).
+    seen = set()
+    for trial in range(20):
+        email = f"twice-{trial}@example.com"
+        body = {"email": email, "password": "first long passphrase", "name": "Twice"}
+        assert server.request("POST", "/api/v1/auth/register", json_body=body).status_code == 201
+        headers = login(server, email, "first long passphrase")
+
+        def change(new, headers=headers):
+            body = {"current_password": "first long passphrase", "new_password": new}
+            return server.request(
+                "POST", "/api/v1/auth/password", headers=headers, json_body=body
+            ).status_code
+
+        statuses = race(
+            lambda: change("second long passphrase"), lambda: change("third long passphrase")
+        )
+        assert set(statuses) <= {200, 401, 409}, statuses
+        assert 200 in statuses, statuses
+        seen |= set(statuses)
+    assert seen - {200}, "the two changes never overlapped: nothing was raced"
 
 
 # --- what gunicorn refuses before the app sees the request ------------------------------
